@@ -1,0 +1,29 @@
+# The two commands that matter (see README): `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+$(BIN)/xai-gen: pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,docs]"
+	touch $@
+
+.PHONY: install demo test lint bench docs serve
+install: $(BIN)/xai-gen
+
+demo: install
+	$(BIN)/xai-gen compare --data all --methods all --out report
+
+test: install
+	$(BIN)/ruff check xai_gen tests baselines benchmarks docs
+	$(BIN)/python -m pytest tests
+	$(BIN)/mkdocs build --strict --quiet
+
+bench: install
+	$(BIN)/python -m pytest benchmarks --benchmark-only
+
+docs: install
+	$(BIN)/mkdocs build --strict
+
+serve: install
+	$(BIN)/mkdocs serve

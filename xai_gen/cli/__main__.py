@@ -1,0 +1,3 @@
+from xai_gen.cli import main
+
+raise SystemExit(main())

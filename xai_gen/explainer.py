@@ -1,0 +1,318 @@
+"""The one interface: `Explainer.attribute(model, x, target) -> Explanation`, and the registry."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from xai_gen._checks import (
+    TargetLike,
+    check_images,
+    check_model_output,
+    num_classes,
+    resolve_target,
+)
+from xai_gen._hygiene import preserved
+from xai_gen._io import load_tensors, save_tensors
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "Explainer",
+    "Explanation",
+    "get_explainer",
+    "list_explainers",
+    "register_explainer",
+]
+
+_TENSOR_FIELDS = (
+    "attributions",
+    "inputs",
+    "targets",
+    "counterfactuals",
+    "frames",
+    "probabilities",
+    "success",
+    "steps",
+    "contrasts",
+)
+
+
+def _json_safe(value: Any) -> Any:
+    """Parameters as JSON: objects such as a LatentModel are stored by their class name."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, Tensor) and value.numel() <= 64:
+        return value.tolist()
+    return f"<{type(value).__name__}>"
+
+
+@dataclass
+class Explanation:
+    """What every explainer returns.
+
+    Attributes:
+        attributions: `(N, C, H, W)`, same shape, dtype and device as the inputs.
+        inputs: `(N, C, H, W)` the explained images.
+        targets: `(N,)` long, the explained class per sample (None for a regression output).
+        method: registry name of the explainer.
+        params: the hyper-parameters used (JSON-safe).
+        counterfactuals: `(N, C, H, W)` images moved across the decision boundary (generative
+            explainers only).
+        frames: `(N, T, C, H, W)` traversal frames.
+        probabilities: `(N, T)` classifier probability of the target per frame.
+        success: `(N,)` bool, whether the stop criterion fired.
+        steps: `(N,)` long, optimisation steps taken per sample.
+        contrasts: `(N,)` long, the contrast class per sample (GVR).
+        seconds: wall time of the `attribute` call.
+        extras: further per-sample tensors a method reports (e.g. `"monotonicity"`).
+
+    Example:
+        >>> import torch
+        >>> e = Explanation(torch.zeros(2, 1, 4, 4), torch.ones(2, 1, 4, 4), torch.tensor([0, 1]), "demo")
+        >>> len(e), e.cpu().numpy()["attributions"].shape
+        (2, (2, 1, 4, 4))
+    """
+
+    attributions: Tensor
+    inputs: Tensor
+    targets: Tensor | None
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+    counterfactuals: Tensor | None = None
+    frames: Tensor | None = None
+    probabilities: Tensor | None = None
+    success: Tensor | None = None
+    steps: Tensor | None = None
+    contrasts: Tensor | None = None
+    seconds: float = 0.0
+    extras: dict[str, Tensor] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.attributions.shape[0]
+
+    def _map(self, fn: Callable[[Tensor], Tensor]) -> Explanation:
+        kwargs = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in _TENSOR_FIELDS:
+            if kwargs[name] is not None:
+                kwargs[name] = fn(kwargs[name])
+        kwargs["extras"] = {k: fn(v) for k, v in self.extras.items()}
+        return Explanation(**kwargs)
+
+    def cpu(self) -> Explanation:
+        """A copy with every tensor detached and on the CPU."""
+        return self._map(lambda t: t.detach().cpu())
+
+    def to(self, device: torch.device | str) -> Explanation:
+        """A copy with every tensor on `device`."""
+        return self._map(lambda t: t.to(device))
+
+    def numpy(self) -> dict[str, np.ndarray]:
+        """Every tensor field (and extra) as a NumPy array, keyed by name."""
+        out = {n: getattr(self, n) for n in _TENSOR_FIELDS if getattr(self, n) is not None}
+        out.update({f"extras.{k}": v for k, v in self.extras.items()})
+        return {k: v.detach().cpu().numpy() for k, v in out.items()}
+
+    def plot(self, **kwargs: Any) -> Figure:
+        """Draw the explanation in the papers' layout; see `xai_gen.viz.plot_explanation`."""
+        from xai_gen.viz import plot_explanation
+
+        return plot_explanation(self, **kwargs)
+
+    def save(self, path: str | Path) -> Path:
+        """Write to a `.safetensors` file (tensors) with JSON metadata; no pickle."""
+        tensors = {k: torch.as_tensor(v) for k, v in self.numpy().items()}
+        meta = {"method": self.method, "params": _json_safe(self.params), "seconds": self.seconds}
+        return save_tensors(path, tensors, kind="explanation", meta=meta)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Explanation:
+        """Read a file written by `Explanation.save`."""
+        tensors, meta = load_tensors(path, kind="explanation")
+        kwargs: dict[str, Any] = {n: tensors.get(n) for n in _TENSOR_FIELDS}
+        extras = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith("extras.")}
+        return cls(
+            method=meta["method"], params=meta["params"], seconds=meta["seconds"], extras=extras, **kwargs
+        )
+
+
+class Explainer(ABC):
+    """Base class of every explainer.
+
+    The constructor holds the method's hyper-parameters; `attribute` validates the input,
+    keeps the model untouched (train/eval mode, `requires_grad`, `.grad`), resolves
+    Captum-style targets and times the call. Subclasses implement `_explain` and register
+    themselves with `@register_explainer("name")`.
+
+    Keyword arguments of `_explain` after `target` are the method's parameters: constructor
+    values are their defaults and `attribute(..., **overrides)` can change them per call.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, **params: Any) -> None:
+        self._params = params
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The constructor's hyper-parameters."""
+        return dict(self._params)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={_json_safe(v)!r}" for k, v in self._params.items())
+        return f"{type(self).__name__}({args})"
+
+    def check_inputs(self, x: Tensor) -> None:  # noqa: B027 - optional hook
+        """Hook for method-specific input checks (e.g. the LatentModel's image shape)."""
+
+    @abstractmethod
+    def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None, **params: Any) -> Tensor | Explanation:
+        """Compute attributions for a validated batch.
+
+        Args:
+            model: the model, in eval mode with frozen parameters.
+            x: `(N, C, H, W)` finite floating tensor.
+            target: `(N,)` long class per sample, or None for a regression output.
+            **params: the merged hyper-parameters.
+
+        Returns:
+            `(N, C, H, W)` attributions, or a full `Explanation`.
+        """
+
+    def _merge(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        sig = inspect.signature(self._explain)
+        accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+        allowed = {n for n in sig.parameters if n not in ("model", "x", "target")}
+        unknown = set(overrides) - allowed
+        if unknown and not accepts_any:
+            raise TypeError(
+                f"{type(self).__name__}.attribute() got unknown argument(s) {sorted(unknown)}; "
+                f"accepted: {sorted(allowed)}"
+            )
+        return {**self._params, **overrides}
+
+    def attribute(
+        self,
+        model: Callable[[Tensor], Tensor],
+        x: Tensor,
+        target: TargetLike = None,
+        **overrides: Any,
+    ) -> Explanation:
+        """Explain `model`'s output on `x`.
+
+        Args:
+            model: any callable (usually an `nn.Module`) mapping `(N, C, H, W)` to logits
+                `(N, K)` or a regression output `(N,)`/`(N, 1)`. It is run in eval mode and
+                handed back exactly as it came in.
+            x: `(N, C, H, W)` floating images; a single `(C, H, W)` image is treated as a
+                batch of one (the result keeps the batch dimension).
+            target: as in Captum: None (the predicted class), an int, or one per sample.
+            **overrides: per-call values of the explainer's hyper-parameters.
+
+        Returns:
+            An `Explanation` whose `attributions` have the shape, dtype and device of `x`.
+
+        Raises:
+            TypeError: `model` is not callable, `x` is not a floating tensor, or an unknown
+                keyword argument.
+            ValueError: wrong shapes, NaN/inf, a target out of range, or a model output that
+                is neither `(N, K)` nor `(N,)`/`(N, 1)`.
+        """
+        if not callable(model):
+            raise TypeError(f"model must be a callable nn.Module, got {type(model).__name__}")
+        x, _ = check_images(x)
+        self.check_inputs(x)
+        params = self._merge(overrides)
+        n = x.shape[0]
+        start = time.perf_counter()
+        with preserved(model), torch.no_grad():
+            # A one-sample probe checks the output shape cheaply; the whole batch is only
+            # run when the predicted class is needed.
+            probe = check_model_output(model(x[:1]), 1)
+            k = num_classes(probe)
+            predicted = None
+            if target is None and k > 1:
+                predicted = check_model_output(model(x), n).argmax(dim=1)
+        targets = resolve_target(target, n, k, predicted, scalar_output=probe.dim() == 1)
+        if targets is not None:
+            targets = targets.to(x.device)
+        with preserved(model):
+            result = self._explain(model, x, targets, **params)
+        if isinstance(result, Tensor):
+            result = Explanation(attributions=result, inputs=x, targets=targets, method=self.name)
+        result.attributions = result.attributions.detach().to(device=x.device, dtype=x.dtype)
+        result.method = self.name
+        result.params = _json_safe(params)
+        result.seconds = time.perf_counter() - start
+        return result
+
+
+_REGISTRY: dict[str, type[Explainer]] = {}
+E = TypeVar("E", bound=type[Explainer])
+
+
+def register_explainer(name: str) -> Callable[[E], E]:
+    """Class decorator that registers an `Explainer` subclass under `name`.
+
+    Example:
+        >>> import torch
+        >>> from xai_gen import Explainer, register_explainer, get_explainer
+        >>> @register_explainer("input_times_one")
+        ... class InputTimesOne(Explainer):
+        ...     def _explain(self, model, x, target):
+        ...         return x.clone()
+        >>> get_explainer("input_times_one").attribute(torch.nn.Flatten(), torch.ones(1, 1, 2, 2)).method
+        'input_times_one'
+    """
+
+    def deco(cls: E) -> E:
+        if not (isinstance(cls, type) and issubclass(cls, Explainer)):
+            raise TypeError(f"@register_explainer expects an Explainer subclass, got {cls!r}")
+        old = _REGISTRY.get(name)
+        if old is not None and old.__qualname__ != cls.__qualname__:
+            raise ValueError(f"an explainer named {name!r} is already registered: {old.__qualname__}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_builtins() -> None:
+    import xai_gen.explainers  # noqa: F401 - registers the bundled explainers
+
+
+def list_explainers() -> list[str]:
+    """Names of every registered explainer, sorted."""
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+def get_explainer(name: str, **params: Any) -> Explainer:
+    """Build a registered explainer by name, e.g. `get_explainer("gvr", latent_model=lm)`."""
+    _load_builtins()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown explainer {name!r}; registered: {sorted(_REGISTRY)}")
+    return _REGISTRY[name](**params)
+
+
+def explainer_class(name: str) -> type[Explainer]:
+    """The class registered under `name`."""
+    _load_builtins()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown explainer {name!r}; registered: {sorted(_REGISTRY)}")
+    return _REGISTRY[name]

@@ -1,0 +1,1 @@
+"""The bundled explainers; importing this package registers them."""

@@ -1,0 +1,80 @@
+"""The reference image classifier: a small CNN, saved as safetensors + JSON metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from xai_gen._io import load_state, load_tensors, save_tensors
+
+
+class SmallCNN(nn.Module):
+    """Two conv blocks and two linear layers: `(N, C, H, W)` -> logits `(N, num_classes)`.
+
+    `features(x)` gives the penultimate activations `(N, hidden)`, which the Frechet
+    distance of the recipes' quality reports is computed in.
+
+    Args:
+        in_channels: image channels C.
+        image_size: H = W (divisible by 4).
+        num_classes: K; 1 gives a regression output `(N, 1)`.
+        width: channels of the first conv block (the second has twice as many).
+        hidden: units of the penultimate layer.
+
+    Example:
+        >>> import torch
+        >>> SmallCNN()(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(
+        self, in_channels: int = 1, image_size: int = 28, num_classes: int = 10, width: int = 16, hidden: int = 64
+    ) -> None:
+        super().__init__()
+        if image_size % 4:
+            raise ValueError(f"image_size must be divisible by 4, got {image_size}")
+        self.config = {
+            "in_channels": in_channels,
+            "image_size": image_size,
+            "num_classes": num_classes,
+            "width": width,
+            "hidden": hidden,
+        }
+        self.conv = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        side = image_size // 4
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * side * side, hidden), nn.ReLU())
+        self.out = nn.Linear(hidden, num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        """Penultimate activations `(N, hidden)`."""
+        return self.fc(self.conv(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(self.features(x))
+
+
+def save_classifier(model: SmallCNN, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write a `SmallCNN` to safetensors with its config and `meta` (recipe, metrics) as JSON."""
+    return save_tensors(path, model.state_dict(), kind="classifier", meta={"config": model.config, **(meta or {})})
+
+
+def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") -> SmallCNN:
+    """Load a classifier written by `save_classifier` (no pickle); returned in eval mode.
+
+    The file's metadata is available as `model.meta`.
+    """
+    tensors, meta = load_tensors(path, kind="classifier")
+    model = SmallCNN(**meta["config"])
+    load_state(model, tensors, path)
+    model.meta = meta
+    return model.to(map_location).eval()
