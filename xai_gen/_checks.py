@@ -98,12 +98,17 @@ def resolve_target(
         return predicted.long()
     if scalar_output:
         raise ValueError(f"{name} must be None for a model with (N,) output, got {target!r}")
-    if isinstance(target, bool):
-        raise TypeError(f"{name} must be an int, a sequence of ints or a tensor, got bool")
+    if isinstance(target, bool | str | bytes):
+        raise TypeError(
+            f"{name} must be None, an int, a sequence of ints or a tensor, got {type(target).__name__}"
+        )
     if isinstance(target, int):
         t = torch.full((n,), target, dtype=torch.long)
     elif isinstance(target, Tensor | Sequence):
-        t = torch.as_tensor(target)
+        try:
+            t = torch.as_tensor(target)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"{name} must hold integer class indices: {err}") from err
         if t.is_floating_point() or t.dtype == torch.bool:
             raise TypeError(f"{name} must hold integer class indices, got dtype {t.dtype}")
         if t.dim() == 0:

@@ -242,7 +242,11 @@ class Explainer(ABC):
         with preserved(model), torch.no_grad():
             # A one-sample probe checks the output shape cheaply; the whole batch is only
             # run when the predicted class is needed.
-            probe = check_model_output(model(x[:1]), 1)
+            try:
+                probe = model(x[:1])
+            except RuntimeError as err:
+                raise ValueError(f"model could not run on x of shape {tuple(x.shape)}: {err}") from err
+            probe = check_model_output(probe, 1)
             k = num_classes(probe)
             predicted = None
             if target is None and k > 1:
