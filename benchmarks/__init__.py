@@ -1,0 +1,1 @@
+"""pytest-benchmark suites and paper-reproduction runs (`make bench`)."""

@@ -1,0 +1,60 @@
+"""Attribution and counterfactual metrics, one value per sample, names as in Quantus.
+
+Every metric is `fn(model, x, attributions, target, ...) -> (N,)`; `METRICS` says which way is
+better and what else it needs, and `evaluate(name, model, explanation, **available)` runs it
+on an `Explanation`.
+"""
+
+from xai_gen.metrics.complexity_metrics import complexity, sparseness
+from xai_gen.metrics.counterfactual import (
+    latent_distance,
+    proximity_l1,
+    proximity_l2,
+    realism,
+    steps,
+    validity,
+)
+from xai_gen.metrics.faithfulness import (
+    deletion_auc,
+    infidelity,
+    insertion_auc,
+    max_sensitivity,
+    on_manifold_deletion_auc,
+)
+from xai_gen.metrics.localisation import (
+    ground_truth_correlation,
+    pointing_game,
+    relevance_mass_accuracy,
+    relevance_rank_accuracy,
+)
+from xai_gen.metrics.randomisation import cascade_layers, randomisation_similarity
+from xai_gen.metrics.registry import METRICS, MetricInfo, applicable, evaluate, missing
+from xai_gen.metrics.traversal import traversal_monotonicity
+
+__all__ = [
+    "METRICS",
+    "MetricInfo",
+    "applicable",
+    "cascade_layers",
+    "complexity",
+    "deletion_auc",
+    "evaluate",
+    "ground_truth_correlation",
+    "infidelity",
+    "insertion_auc",
+    "latent_distance",
+    "max_sensitivity",
+    "missing",
+    "on_manifold_deletion_auc",
+    "pointing_game",
+    "proximity_l1",
+    "proximity_l2",
+    "randomisation_similarity",
+    "realism",
+    "relevance_mass_accuracy",
+    "relevance_rank_accuracy",
+    "sparseness",
+    "steps",
+    "traversal_monotonicity",
+    "validity",
+]

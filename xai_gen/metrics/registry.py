@@ -1,0 +1,213 @@
+"""The metric registry the comparison runner uses: name -> function, direction and needs."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from torch import Tensor
+
+from xai_gen.explainer import Explanation
+from xai_gen.metrics._common import Model, check_inputs
+from xai_gen.metrics.complexity_metrics import complexity, sparseness
+from xai_gen.metrics.counterfactual import (
+    latent_distance,
+    proximity_l1,
+    proximity_l2,
+    realism,
+    steps,
+    validity,
+)
+from xai_gen.metrics.faithfulness import (
+    deletion_auc,
+    infidelity,
+    insertion_auc,
+    max_sensitivity,
+    on_manifold_deletion_auc,
+)
+from xai_gen.metrics.localisation import (
+    ground_truth_correlation,
+    pointing_game,
+    relevance_mass_accuracy,
+    relevance_rank_accuracy,
+)
+from xai_gen.metrics.randomisation import randomisation_similarity
+from xai_gen.metrics.traversal import traversal_monotonicity
+
+__all__ = ["METRICS", "MetricInfo", "applicable", "evaluate", "missing"]
+
+# Filled from the Explanation itself; never taken from `available`.
+_FIXED = ("model", "x", "attributions", "target")
+_FIELDS = frozenset(f.name for f in fields(Explanation))
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How to run one metric and how to read its score.
+
+    Attributes:
+        fn: the metric, `fn(model, x, attributions, target, **needs_and_options) -> (N,)`.
+        higher_is_better: score direction.
+        category: faithfulness, robustness, localisation, complexity, randomisation,
+            counterfactual or traversal.
+        needs: names that must all be available (from the Explanation or the caller), e.g.
+            `{"masks"}`, `{"latent_model"}`, `{"explainer"}`, `{"counterfactuals"}`.
+        needs_one_of: alternative groups of names, at least one of which must be available in
+            full (empty: no alternatives to satisfy).
+    """
+
+    fn: Callable[..., Tensor]
+    higher_is_better: bool
+    category: str
+    needs: frozenset[str] = frozenset()
+    needs_one_of: tuple[frozenset[str], ...] = ()
+
+
+def _traversal_metric(
+    model: Model | None, x: Tensor, attributions: Tensor | None, target: Any, probabilities: Tensor
+) -> Tensor:
+    """`traversal_monotonicity` in the common metric signature."""
+    x, _ = check_inputs(x, attributions)
+    if not isinstance(probabilities, Tensor) or probabilities.shape[:1] != x.shape[:1]:
+        shape = tuple(probabilities.shape) if isinstance(probabilities, Tensor) else type(probabilities).__name__
+        raise ValueError(f"probabilities must have shape (N={x.shape[0]}, T), got {shape}")
+    return traversal_monotonicity(probabilities.to(x.device))
+
+
+def _m(fn: Callable[..., Tensor], higher: bool, category: str, *needs: str, one_of: tuple = ()) -> MetricInfo:
+    return MetricInfo(fn, higher, category, frozenset(needs), tuple(frozenset(g) for g in one_of))
+
+
+METRICS: dict[str, MetricInfo] = {
+    "deletion_auc": _m(deletion_auc, False, "faithfulness"),
+    "insertion_auc": _m(insertion_auc, True, "faithfulness"),
+    "on_manifold_deletion_auc": _m(on_manifold_deletion_auc, False, "faithfulness", "latent_model"),
+    "infidelity": _m(infidelity, False, "faithfulness"),
+    "max_sensitivity": _m(max_sensitivity, False, "robustness", "explainer"),
+    "pointing_game": _m(pointing_game, True, "localisation", "masks"),
+    "relevance_mass_accuracy": _m(relevance_mass_accuracy, True, "localisation", "masks"),
+    "relevance_rank_accuracy": _m(relevance_rank_accuracy, True, "localisation", "masks"),
+    "ground_truth_correlation": _m(ground_truth_correlation, True, "localisation", "true_difference"),
+    "sparseness": _m(sparseness, True, "complexity"),
+    "complexity": _m(complexity, False, "complexity"),
+    "randomisation_similarity": _m(randomisation_similarity, False, "randomisation", "explainer"),
+    "validity": _m(validity, True, "counterfactual", "counterfactuals"),
+    "proximity_l1": _m(proximity_l1, False, "counterfactual", "counterfactuals"),
+    "proximity_l2": _m(proximity_l2, False, "counterfactual", "counterfactuals"),
+    "realism": _m(realism, False, "counterfactual", "counterfactuals", "latent_model"),
+    "latent_distance": _m(
+        latent_distance,
+        False,
+        "counterfactual",
+        one_of=(("latents", "latents_start"), ("counterfactuals", "latent_model")),
+    ),
+    "steps": _m(steps, False, "counterfactual", "steps"),
+    "traversal_monotonicity": _m(_traversal_metric, True, "traversal", "probabilities"),
+}
+"""Every metric by name: its function, score direction, category and needs (see `MetricInfo`)."""
+
+
+def _info(name: str) -> MetricInfo:
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; known: {sorted(METRICS)}")
+    return METRICS[name]
+
+
+def _gather(explanation: Explanation, available: Mapping[str, Any]) -> dict[str, Any]:
+    """What a metric can draw on: the Explanation's optional fields and extras, then the caller's.
+
+    The Explanation's `contrasts` become `contrast` only when the explanation was asked to
+    reach a contrast (`params["contrast"]` set, or `params["stop"] == "contrast"`): then
+    validity means reaching that class; otherwise any change of the predicted class counts.
+    """
+    if not isinstance(explanation, Explanation):
+        raise TypeError(f"explanation must be an xai_gen.Explanation, got {type(explanation).__name__}")
+    values: dict[str, Any] = {
+        "counterfactuals": explanation.counterfactuals,
+        "probabilities": explanation.probabilities,
+        "steps": explanation.steps,
+    }
+    params = explanation.params or {}
+    if params.get("contrast") is not None or params.get("stop") == "contrast":
+        values["contrast"] = explanation.contrasts
+    # Extras never stand in for an Explanation field (GVR's extras["probabilities"] are its
+    # final class probabilities, not a traversal curve).
+    values.update({k: v for k, v in explanation.extras.items() if k not in _FIELDS})
+    values.update(available)
+    return {k: v for k, v in values.items() if v is not None and k not in _FIXED}
+
+
+def _missing(info: MetricInfo, have: Mapping[str, Any]) -> list[str]:
+    lacking = sorted(info.needs - set(have))
+    if info.needs_one_of and not any(group <= set(have) for group in info.needs_one_of):
+        lacking.append(" or ".join("{" + ", ".join(sorted(g)) + "}" for g in info.needs_one_of))
+    return lacking
+
+
+def missing(name: str, explanation: Explanation, available: Mapping[str, Any] | None = None) -> list[str]:
+    """What metric `name` still lacks for `explanation` given the caller's `available` values.
+
+    Example:
+        >>> import torch
+        >>> e = Explanation(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), None, "demo")
+        >>> missing("pointing_game", e), missing("pointing_game", e, {"masks": torch.ones(1, 2, 2)})
+        (['masks'], [])
+    """
+    return _missing(_info(name), _gather(explanation, available or {}))
+
+
+def applicable(name: str, explanation: Explanation, available: Mapping[str, Any] | None = None) -> bool:
+    """True when everything metric `name` needs is in `explanation` or in `available`.
+
+    Example:
+        >>> import torch
+        >>> e = Explanation(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), None, "demo")
+        >>> applicable("sparseness", e, {}), applicable("validity", e, {})
+        (True, False)
+    """
+    return not missing(name, explanation, available)
+
+
+def evaluate(name: str, model: Model, explanation: Explanation, **available: Any) -> Tensor:
+    """Score one explanation with metric `name`: `(N,)`, one value per sample.
+
+    Calls `METRICS[name].fn(model, explanation.inputs, explanation.attributions,
+    explanation.targets, **kwargs)`, where `kwargs` are drawn from the Explanation
+    (`counterfactuals`, `probabilities`, `steps`, `extras`, and `contrasts` as `contrast` when
+    the explanation was contrastive) and from `available` (caller values win). Only names the
+    metric's signature accepts are passed, so one `available` dict (masks, true_difference,
+    latent_model, explainer, options such as `n_steps`) can serve every metric; a name that no
+    metric accepts is ignored.
+
+    Args:
+        name: a key of `METRICS`.
+        model: the explained model (left unchanged).
+        explanation: an explainer's result.
+        **available: ground truth, helpers and options.
+
+    Returns:
+        `(N,)` scores; see `METRICS[name].higher_is_better` for the direction.
+
+    Raises:
+        ValueError: unknown metric, or something the metric needs is missing.
+
+    Example:
+        >>> import torch
+        >>> a = torch.zeros(1, 1, 2, 2); a[0, 0, 0, 0] = 1.0
+        >>> e = Explanation(a, torch.zeros(1, 1, 2, 2), None, "demo")
+        >>> evaluate("pointing_game", None, e, masks=a > 0)
+        tensor([1.])
+    """
+    info = _info(name)
+    have = _gather(explanation, available)
+    lacking = _missing(info, have)
+    if lacking:
+        raise ValueError(
+            f"metric {name!r} needs {', '.join(lacking)}: pass them to evaluate() as keyword "
+            f"arguments (or use an explainer whose Explanation reports them)"
+        )
+    accepted = inspect.signature(info.fn).parameters
+    kwargs = {k: v for k, v in have.items() if k in accepted}
+    return info.fn(model, explanation.inputs, explanation.attributions, explanation.targets, **kwargs)
