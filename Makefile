@@ -8,7 +8,7 @@ $(BIN)/xai-gen: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev,docs]"
 	touch $@
 
-.PHONY: install demo test lint bench docs serve
+.PHONY: install demo test bench docs docs-figures serve
 install: $(BIN)/xai-gen
 
 demo: install
@@ -27,3 +27,7 @@ docs: install
 
 serve: install
 	$(BIN)/mkdocs serve
+
+# Regenerates docs/figures and docs/generated from runs/ and report/ (run after `make demo`).
+docs-figures: install
+	$(BIN)/python docs/gen_figures.py

@@ -195,3 +195,14 @@ def test_explanation_load_refuses_foreign_file(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"\x00\x01garbage")
     with pytest.raises(ValueError, match="not a readable"):
         xg.Explanation.load(tmp_path / "junk.safetensors")
+
+
+def test_explanation_save_with_extras_sharing_memory(tmp_path):
+    """GVR's extras can be views of other fields; safetensors refuses shared storage."""
+    e = GradientTimesOne().attribute(tiny_cnn(), torch.randn(2, 3, 8, 8), target=[1, 2])
+    e.success = torch.tensor([True, False])
+    e.extras["decoded_success"] = e.success
+    e.extras["first_map"] = e.attributions[:1]
+    back = xg.Explanation.load(e.save(tmp_path / "shared.safetensors"))
+    assert torch.equal(back.extras["decoded_success"], e.success)
+    assert torch.equal(back.extras["first_map"], e.attributions[:1])

@@ -135,7 +135,9 @@ class Explanation:
 
     def save(self, path: str | Path) -> Path:
         """Write to a `.safetensors` file (tensors) with JSON metadata; no pickle."""
-        tensors = {k: torch.as_tensor(v) for k, v in self.numpy().items()}
+        # Copies: fields may share memory (e.g. an extra that is a view of `success`), which
+        # safetensors refuses to write.
+        tensors = {k: torch.tensor(v) for k, v in self.numpy().items()}
         meta = {"method": self.method, "params": _json_safe(self.params), "seconds": self.seconds}
         return save_tensors(path, tensors, kind="explanation", meta=meta)
 

@@ -80,6 +80,7 @@ class LatentClassifier(nn.Module):
         meta = {
             "head_kind": self.head_kind,
             "out_dim": self._out_dim(),
+            "hidden": [m for m in self.head.modules() if isinstance(m, nn.Linear)][0].out_features,
             "latent_kind": lm.kind,
             "latent_header": lm._header(),
             **self.meta,
@@ -94,8 +95,8 @@ class LatentClassifier(nn.Module):
         tensors, meta = load_tensors(path, kind=cls.kind)
         lm_cls = ConditionalLatentModel if meta["latent_kind"] == ConditionalLatentModel.kind else LatentModel
         lm = lm_cls._from_header(meta["latent_header"])
-        head = make_head(meta["head_kind"], lm.latent_dim, meta["out_dim"])
-        skip = ("head_kind", "out_dim", "latent_kind", "latent_header", "kind", "version")
+        head = make_head(meta["head_kind"], lm.latent_dim, meta["out_dim"], meta.get("hidden", 256))
+        skip = ("head_kind", "out_dim", "hidden", "latent_kind", "latent_header", "kind", "version")
         model = cls(lm, head, meta["head_kind"], {k: v for k, v in meta.items() if k not in skip})
         load_state(model, tensors, path)
         return model.to(map_location).eval()

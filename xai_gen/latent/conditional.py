@@ -32,7 +32,10 @@ class ConditionalLatentModel(LatentModel):
         encoder: maps images to `(N, structural_dim + class_dim)`.
         structural_dim: size of `z1`.
         class_dim: size of `z2`.
-        image_shape, value_range, architecture, meta: as in `LatentModel`.
+        image_shape: `(C, H, W)`, as in `LatentModel`.
+        value_range: pixel range of the generator, as in `LatentModel`.
+        architecture: the `nets.spec` descriptions, as in `LatentModel`.
+        meta: recipe, config and metrics, as in `LatentModel`.
     """
 
     kind = "conditional_latent_model"

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xai_gen._checks import check_images
+from xai_gen._hygiene import preserved
 from xai_gen._io import load_state, load_tensors, save_tensors
 from xai_gen.latent import nets
 
@@ -163,16 +164,13 @@ class LatentModel(nn.Module):
 def _refine(loss_fn: Any, z0: Tensor, steps: int, lr: float, module: nn.Module) -> Tensor:
     """Per-sample Adam refinement of latent codes; keeps each sample's best code.
 
-    `loss_fn(z)` returns one loss per sample `(N,)`. The module's parameters are frozen
-    for the duration and restored afterwards.
+    `loss_fn(z)` returns one loss per sample `(N,)`. The module is in eval mode with frozen
+    parameters for the duration; every submodule's mode and every flag are restored afterwards
+    (`preserved`: restoring only the top module's own flag would switch a wrapper such as a
+    fresh `nn.ModuleList`, and everything inside it, to train mode).
     """
     z = z0.detach().clone().requires_grad_(True)
-    flags = [p.requires_grad for p in module.parameters()]
-    mode = module.training
-    module.eval()
-    for p in module.parameters():
-        p.requires_grad_(False)
-    try:
+    with preserved(module):
         with torch.enable_grad():
             opt = torch.optim.Adam([z], lr=lr)
             best, best_loss = z0.detach().clone(), None
@@ -189,8 +187,4 @@ def _refine(loss_fn: Any, z0: Tensor, steps: int, lr: float, module: nn.Module) 
                 opt.zero_grad()
                 loss.sum().backward()
                 opt.step()
-    finally:
-        for p, f in zip(module.parameters(), flags, strict=True):
-            p.requires_grad_(f)
-        module.train(mode)
     return best.detach()

@@ -80,7 +80,11 @@ def build(spec: dict[str, Any]) -> nn.Module:
     kwargs = dict(spec.get("kwargs", {}))
     if "image_shape" in kwargs:
         kwargs["image_shape"] = tuple(kwargs["image_shape"])
-    return ARCHITECTURES[name](**kwargs)
+    module = ARCHITECTURES[name](**kwargs)
+    # The recipes pass networks between each other (WGAN generator -> encoder recipe) and
+    # need the description to save the result.
+    module.spec = {"name": name, "kwargs": dict(spec.get("kwargs", {}))}
+    return module
 
 
 def spec(name: str, **kwargs: Any) -> dict[str, Any]:

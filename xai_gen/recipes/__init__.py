@@ -1,5 +1,52 @@
-"""Training recipes: each a function with a config dataclass, a seed, progress and a loss history."""
+"""Training recipes: each a function with a config dataclass, a seed, progress and a loss history.
 
+Every recipe runs on the shared `TrainingLoop`: wall-clock budget (`config.minutes`),
+tqdm progress, a history row per epoch / logging window, and resumable safetensors
+checkpoints in `out_dir` (`resume=True` continues a killed run). `mnist_bundle` and
+`synthetic_cxr_bundle` train (first call) or load (later calls) everything the explainers
+need for one data set (`xai_gen.recipes.bundle.Bundle`).
+"""
+
+from xai_gen.recipes._loop import TrainConfig
+from xai_gen.recipes.autoencoder import AutoencoderConfig, train_autoencoder
+from xai_gen.recipes.bundle import mnist_bundle, synthetic_cxr_bundle
 from xai_gen.recipes.classifier import ClassifierConfig, accuracy, train_classifier
+from xai_gen.recipes.conditional_gan import (
+    ConditionalGANConfig,
+    binary_subset,
+    class_consistency,
+    train_conditional_gan,
+)
+from xai_gen.recipes.encoder import EncoderConfig, train_encoder
+from xai_gen.recipes.heads import HeadConfig, train_head
+from xai_gen.recipes.losses import gradient_penalty, laplacian_loss, laplacian_pyramid
+from xai_gen.recipes.report import frechet_distance, quality_report
+from xai_gen.recipes.wgan_gp import WGANGPConfig, load_generator, save_generator, train_wgan_gp
 
-__all__ = ["ClassifierConfig", "accuracy", "train_classifier"]
+__all__ = [
+    "AutoencoderConfig",
+    "ClassifierConfig",
+    "ConditionalGANConfig",
+    "EncoderConfig",
+    "HeadConfig",
+    "TrainConfig",
+    "WGANGPConfig",
+    "accuracy",
+    "binary_subset",
+    "class_consistency",
+    "frechet_distance",
+    "gradient_penalty",
+    "laplacian_loss",
+    "laplacian_pyramid",
+    "load_generator",
+    "mnist_bundle",
+    "quality_report",
+    "save_generator",
+    "synthetic_cxr_bundle",
+    "train_autoencoder",
+    "train_classifier",
+    "train_conditional_gan",
+    "train_encoder",
+    "train_head",
+    "train_wgan_gp",
+]

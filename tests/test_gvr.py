@@ -1,0 +1,269 @@
+"""GVR on a linear latent world whose every step can be re-run by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+from latent_worlds import World, assert_unchanged, snapshot, world
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+
+import xai_gen as xg
+from xai_gen import GVR
+
+# Logits 3 z: the class is the largest latent coordinate.
+CLASSES = world(3 * torch.eye(3))
+# Rows need ~3, ~8, ~13 steps to leave class 0; the last is class 1 (runner-up 0).
+Z = torch.tensor([[1.0, 0.5, 0.0], [2.0, 0.5, 0.0], [3.0, 0.0, 0.5], [0.2, 2.5, 0.0]])
+REGRESSION = world(torch.tensor([[1.0, 1.0, 0.5]]))  # y = z0 + z1 + z2 / 2, output (N, 1)
+
+
+def gvr(**kw) -> GVR:
+    return GVR(CLASSES.lm, progress=False, **kw)
+
+
+def manual_run(
+    h: Callable[[Tensor], Tensor],
+    w: World,
+    z0: Tensor,
+    objective: Callable[[Tensor], tuple[Tensor, bool]],
+    gamma: float = 0.1,
+    lr: float = 0.1,
+    max_steps: int = 500,
+) -> tuple[int, Tensor, bool]:
+    """Algorithm 1/2 for one sample with torch's own Adam: (steps, final latent, stopped)."""
+    z = z0[None].clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    g0 = w.lm.decode(z0[None]).detach()
+    for step in range(max_steps + 1):
+        value, done = objective(h(z))
+        if done or step == max_steps:
+            return step, z.detach()[0], done
+        loss = value + gamma * (w.lm.decode(z) - g0).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    raise AssertionError("unreachable")
+
+
+def class_objective(target: int, contrast: int, cutoff: float = 0.5):
+    def objective(out: Tensor) -> tuple[Tensor, bool]:
+        p = out.softmax(1)[0]
+        return p[target] - p[contrast], bool(p[target] < cutoff)
+
+    return objective
+
+
+def regression_objective(cutoff: float, direction: str):
+    sign = 1.0 if direction == "decrease" else -1.0
+
+    def objective(out: Tensor) -> tuple[Tensor, bool]:
+        y = out.reshape(())
+        return sign * y, bool(y < cutoff if direction == "decrease" else y > cutoff)
+
+    return objective
+
+
+@pytest.mark.parametrize("path", ["latent", "image"])
+def test_stop_fires_when_the_prediction_crosses_the_cutoff(path):
+    model = CLASSES.latent_classifier if path == "latent" else CLASSES.image_classifier
+    h = CLASSES.latent_classifier.forward_latent if path == "latent" else (
+        lambda z: CLASSES.image_classifier(CLASSES.lm.decode(z)))
+    exp = gvr().attribute(model, CLASSES.images(Z))
+    assert exp.targets.tolist() == [0, 0, 0, 1] and exp.contrasts.tolist() == [1, 1, 2, 0]
+    assert exp.success.all() and exp.steps.dtype == torch.long
+    assert len(set(exp.steps.tolist())) >= 3  # different stopping times in one batch
+    for i in range(len(Z)):
+        objective = class_objective(int(exp.targets[i]), int(exp.contrasts[i]))
+        steps, z_star, stopped = manual_run(h, CLASSES, Z[i], objective)
+        assert stopped and int(exp.steps[i]) == steps > 0
+        torch.testing.assert_close(exp.extras["latents"][i], z_star, atol=1e-5, rtol=0)
+    p_final = exp.extras["probabilities"].gather(1, exp.targets[:, None]).squeeze(1)
+    assert (p_final < 0.5).all()
+    # One step fewer and no sample has crossed yet.
+    short = gvr().attribute(model, CLASSES.images(Z), max_steps=int(exp.steps.min()) - 1)
+    assert not short.success.any()
+
+
+def test_stopped_samples_are_frozen_while_others_run():
+    x = CLASSES.images(Z[[0, 2]])
+    both = gvr().attribute(CLASSES.latent_classifier, x)
+    alone = gvr().attribute(CLASSES.latent_classifier, x[:1])
+    assert int(both.steps[1]) > int(both.steps[0]) + 5  # the fast one sat out many steps
+    assert int(both.steps[0]) == int(alone.steps[0])
+    for key in ("latents", "probabilities"):
+        torch.testing.assert_close(both.extras[key][0], alone.extras[key][0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(both.attributions[0], alone.attributions[0], atol=1e-6, rtol=0)
+
+
+def test_sample_past_the_cutoff_at_step_zero_gets_zero_steps_and_zero_map():
+    # Sample 0 is class 0; explaining class 1 (P < 0.5 already) needs no step.
+    exp = gvr().attribute(CLASSES.latent_classifier, CLASSES.images(Z[:2]), target=[1, 0], contrast=[2, 1])
+    assert exp.steps.tolist()[0] == 0 and bool(exp.success[0])
+    assert torch.equal(exp.attributions[0], torch.zeros_like(exp.attributions[0]))
+    assert torch.equal(exp.counterfactuals[0], exp.extras["reconstructions"][0])
+    assert int(exp.steps[1]) > 0 and exp.attributions[1].abs().max() > 0
+
+
+def test_attributions_are_reconstruction_minus_counterfactual():
+    x = CLASSES.images(Z)
+    exp = gvr().attribute(CLASSES.image_classifier, x)
+    torch.testing.assert_close(exp.extras["reconstructions"], CLASSES.lm.reconstruct(x).detach())
+    torch.testing.assert_close(exp.counterfactuals, CLASSES.lm.decode(exp.extras["latents"]).detach())
+    torch.testing.assert_close(exp.attributions, exp.extras["reconstructions"] - exp.counterfactuals)
+    torch.testing.assert_close(exp.extras["latents_start"], Z, atol=1e-6, rtol=0)
+    assert torch.equal(exp.inputs, x) and not exp.extras["nonfinite"].any()
+
+
+@pytest.mark.parametrize("stop", ["target", "contrast"])
+def test_counterfactual_changes_the_class_when_successful(stop):
+    exp = gvr(stop=stop).attribute(CLASSES.latent_classifier, CLASSES.images(Z))
+    assert exp.success.all()
+    for classify in (CLASSES.image_classifier, CLASSES.latent_classifier):  # decoded images
+        probs = classify(exp.counterfactuals).softmax(1)
+        assert (probs.gather(1, exp.targets[:, None]) < 0.5).all()
+        if stop == "contrast":
+            assert torch.equal(probs.argmax(1), exp.contrasts)
+    # Here f(g(z)) = z, so the model on the decoded counterfactual agrees with h(z*).
+    assert exp.extras["decoded_success"].all()
+    torch.testing.assert_close(exp.extras["decoded_probabilities"], probs, atol=1e-5, rtol=0)
+
+
+def test_several_contrasts_per_input_match_separate_calls():
+    x = CLASSES.images(Z[:2])
+    several = gvr().attribute(CLASSES.latent_classifier, x, contrast=[[1, 2], [2, 1]])
+    assert several.contrasts.tolist() == [1, 2, 2, 1] and several.targets.tolist() == [0, 0, 0, 0]
+    assert torch.equal(several.inputs, x[[0, 0, 1, 1]])
+    as_tensor = gvr().attribute(CLASSES.latent_classifier, x, contrast=torch.tensor([[1, 2], [2, 1]]))
+    torch.testing.assert_close(as_tensor.attributions, several.attributions)
+    for column, contrast in enumerate(([1, 2], [2, 1])):
+        single = gvr().attribute(CLASSES.latent_classifier, x, contrast=contrast)
+        rows = [column, 2 + column]
+        assert several.steps[rows].tolist() == single.steps.tolist()
+        torch.testing.assert_close(several.attributions[rows], single.attributions, atol=1e-6, rtol=0)
+    ragged = gvr().attribute(CLASSES.latent_classifier, x, contrast=[[1], [2, 1]])
+    assert ragged.contrasts.tolist() == [1, 2, 1] and len(ragged) == 3
+
+
+def test_image_and_latent_classifier_paths_agree():
+    x = CLASSES.images(Z)
+    latent = gvr().attribute(CLASSES.latent_classifier, x)
+    image = gvr().attribute(CLASSES.image_classifier, x)
+    assert torch.equal(latent.steps, image.steps)
+    torch.testing.assert_close(latent.attributions, image.attributions, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("direction, cutoff", [("decrease", 1.0), ("increase", 3.0)])
+@pytest.mark.parametrize("squeeze", [False, True], ids=["N1", "N"])
+def test_regression_algorithm_1_both_directions(direction, cutoff, squeeze):
+    model = REGRESSION.latent_classifier
+    if squeeze:  # an (N,) output through the image path
+        model = nn.Sequential(REGRESSION.image_classifier, nn.Flatten(0))
+    z = torch.tensor([[1.0, 1.0, 0.0], [0.5, 0.5, 0.5]])  # y = 2 and 1.25
+    exp = GVR(REGRESSION.lm, cutoff=cutoff, direction=direction, progress=False).attribute(
+        model, REGRESSION.images(z)
+    )
+    assert exp.targets is None and exp.contrasts is None
+    y = exp.extras["probabilities"]
+    assert y.shape == (2,) and exp.success.all()
+    assert ((y < cutoff) if direction == "decrease" else (y > cutoff)).all()
+    h = REGRESSION.latent_classifier.forward_latent
+    for i in range(2):
+        steps, z_star, _ = manual_run(h, REGRESSION, z[i], regression_objective(cutoff, direction))
+        assert int(exp.steps[i]) == steps > 0
+        torch.testing.assert_close(exp.extras["latents"][i], z_star, atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="cutoff is required"):
+        GVR(REGRESSION.lm, progress=False).attribute(model, REGRESSION.images(z))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"contrast": 3}, ValueError, "out of range"),
+        ({"contrast": 0}, ValueError, "differ from the explained class"),
+        ({"contrast": [1, 2, 1]}, ValueError, "one entry per input"),
+        ({"contrast": [[1], [2], [1]]}, ValueError, "one list per input"),
+        ({"contrast": [[1], []]}, ValueError, "at least one contrast"),
+        ({"contrast": 1.5}, TypeError, "contrast"),
+        ({"contrast": torch.ones(2, 1, 1, dtype=torch.long)}, ValueError, r"\(N, M\)"),
+        ({"direction": "increase"}, ValueError, "direction applies to a regression"),
+        ({"cutoff": 1.5}, ValueError, "cutoff must be a probability"),
+        ({"gamma": -1.0}, ValueError, "gamma"),
+        ({"stop": "never"}, ValueError, "stop"),
+    ],
+)
+def test_bad_arguments_raise_and_leave_the_models_alone(kwargs, error, match):
+    model = CLASSES.image_classifier.train()
+    before_model, before_lm = snapshot(model), snapshot(CLASSES.lm)
+    try:
+        with pytest.raises(error, match=match):
+            gvr().attribute(model, CLASSES.images(Z[:2]), **kwargs)
+        assert_unchanged(model, before_model)
+        assert_unchanged(CLASSES.lm, before_lm)
+    finally:
+        model.eval()
+
+
+def test_regression_rejects_classifier_arguments_and_bad_shapes():
+    x = REGRESSION.images(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="contrast applies to a classifier"):
+        GVR(REGRESSION.lm, cutoff=0.0, contrast=1, progress=False).attribute(REGRESSION.latent_classifier, x)
+    with pytest.raises(ValueError, match="latent model accepts"):
+        gvr().attribute(CLASSES.latent_classifier, torch.zeros(1, 1, 8, 8))
+    with pytest.raises(TypeError, match="latent_model"):
+        GVR(nn.Identity())
+
+
+def test_model_and_latent_model_come_back_unchanged():
+    lm = world(3 * torch.eye(3)).lm
+    model = nn.Sequential(nn.Dropout(0.5), CLASSES.image_classifier).train()
+    model[1][1].bias.requires_grad_(False)
+    lm.train()
+    lm.encoder[1].weight.requires_grad_(False)
+    before_model, before_lm = snapshot(model), snapshot(lm)
+    exp = GVR(lm, progress=True).attribute(model, CLASSES.images(Z))
+    assert exp.success.all()  # Dropout was off: the same run as in eval mode
+    again = GVR(lm, progress=False).attribute(model.eval(), CLASSES.images(Z))
+    torch.testing.assert_close(exp.attributions, again.attributions)
+    model.train()
+    assert_unchanged(model, before_model)
+    assert_unchanged(lm, before_lm)
+
+
+class NaNBelowOne(nn.Module):
+    """Logits 3 z, but NaN once z[0] < 1.5 (a head that breaks somewhere in latent space)."""
+
+    def forward(self, z: Tensor) -> Tensor:
+        return 3 * z + 0 * torch.sqrt(z[:, :1] - 1.5)
+
+
+def test_nonfinite_samples_are_frozen_reported_and_warned():
+    head = xg.LatentClassifier(CLASSES.lm, NaNBelowOne())
+    z = torch.tensor([[2.0, 0.0, 0.0], [1.8, 0.0, 4.0]])  # class 0 runs into NaN; class 2 does not
+    with pytest.warns(RuntimeWarning, match="NaN/inf"):
+        exp = gvr().attribute(head, CLASSES.images(z))
+    assert exp.extras["nonfinite"].tolist() == [True, False]
+    assert exp.success.tolist() == [False, True]
+    assert torch.isfinite(exp.attributions).all() and torch.isfinite(exp.extras["latents"]).all()
+    assert float(exp.extras["latents"][0, 0]) >= 1.5  # the last finite latent
+    assert 0 < int(exp.steps[0]) < 500
+
+
+def test_mismatched_latent_classifier_warns():
+    other = world(3 * torch.eye(3))
+    with torch.no_grad():
+        other.lm.generator[0].weight.mul_(2)
+    with pytest.warns(UserWarning, match="different latent model"):
+        gvr().attribute(other.latent_classifier, CLASSES.images(Z[:1]), max_steps=1)
+
+
+def test_registry_and_plot():
+    explainer = xg.get_explainer("gvr", latent_model=CLASSES.lm, progress=False)
+    exp = explainer.attribute(CLASSES.latent_classifier, CLASSES.images(Z[:2]), contrast=2)
+    assert exp.method == "gvr" and exp.params["contrast"] == 2
+    fig = exp.plot(index=1)
+    assert isinstance(fig, Figure)
+    assert [ax.get_title() for ax in fig.axes[:4]] == [
+        "original", "reconstruction g(z0)", "counterfactual g(z*)", "GVR g(z0) - g(z*)"]

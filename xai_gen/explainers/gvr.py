@@ -1,0 +1,589 @@
+"""Generative Visual Rationales (Seah et al. 2018): walk the latent code across the boundary.
+
+GVR encodes the image, `z0 = f(x)`, then runs Adam *in latent space* on the prediction plus a
+penalty that keeps the decoded image close to the reconstruction, until the prediction has
+crossed a cutoff. The rationale is the pixel difference `g(z0) - g(z*)` between the
+reconstruction and the counterfactual `g(z*)`.
+
+The paper's pseudo-code boxes contradict its text; this module implements the text, as
+DESIGN §3 decides:
+
+* Algorithm 1 (regression) writes `until y > rho` while the text *minimises* the prediction
+  ("a different prediction from the initial representation"). Here the direction is explicit:
+  `direction="decrease"` minimises `y + gamma*d` and stops once `y < cutoff`;
+  `direction="increase"` minimises `-y + gamma*d` and stops once `y > cutoff` (the box's test).
+* Algorithm 2 (classifier) writes `m <- argmin_i h_i(z0)` and `until y_m > rho`. Explaining the
+  *least* likely class and stopping when it becomes likely would explain nothing about the
+  prediction, and the text says the objective is "the output value of the original predicted
+  class". Here `m` is the explained class (default: the prediction), `t` the contrast (default:
+  the runner-up), the objective is `P(m|z) - beta*P(t|z) + gamma*d` on softmax probabilities,
+  and a sample stops once `P(m|z) < cutoff` (default 0.5) or, with `stop="contrast"`, once
+  `argmax = t`.
+* The box's learning rate is 0.01, the text's 0.1; the default here is the text's. (With the
+  bundled MNIST models, 0.01 reaches the same success rate in about five times as many
+  steps: 300 test digits, runner-up contrast, linear latent head: 5.5 vs 26.6 mean steps.)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from xai_gen._hygiene import preserved
+from xai_gen.explainer import Explainer, Explanation, register_explainer
+from xai_gen.latent.model import LatentModel
+
+__all__ = ["GVR"]
+
+ContrastLike = int | Sequence[int] | Sequence[Sequence[int]] | Tensor | None
+#: `crit(out, cols) -> (objective, done, record)` for a chunk of running rows; `cols` holds
+#: their `"target"` and `"contrast"` columns `(A, 1)` (empty for a regression output).
+Criterion = Callable[[Tensor, dict[str, Tensor]], tuple[Tensor, Tensor, Tensor]]
+
+
+def _check_settings(
+    latent_model: Any,
+    gamma: float,
+    lr: float,
+    max_steps: int,
+    beta: float,
+    direction: str,
+    stop: str,
+) -> None:
+    """Validate the hyper-parameters (constructor and per-call overrides alike)."""
+    if not isinstance(latent_model, LatentModel):
+        raise TypeError(f"latent_model must be a xai_gen.LatentModel, got {type(latent_model).__name__}")
+    for name, value in (("gamma", gamma), ("beta", beta)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
+        raise ValueError(f"lr must be a number > 0, got {lr!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0:
+        raise ValueError(f"max_steps must be an int >= 0, got {max_steps!r}")
+    if direction not in ("decrease", "increase"):
+        raise ValueError(f"direction must be 'decrease' or 'increase', got {direction!r}")
+    if stop not in ("target", "contrast"):
+        raise ValueError(f"stop must be 'target' or 'contrast', got {stop!r}")
+
+
+def _as_index_tensor(value: Any, name: str) -> Tensor:
+    try:
+        t = torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(f"{name} must hold integer class indices: {err}") from err
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer class indices, got dtype {t.dtype}")
+    return t.long()
+
+
+def _resolve_contrast(
+    contrast: ContrastLike, target: Tensor, probs: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Contrast classes and the input row each explanation belongs to.
+
+    Args:
+        contrast: None (runner-up of `probs`), an int, one per input (`(N,)`), or several per
+            input (`(N, M)` tensor or a list of N lists, which may differ in length).
+        target: `(N,)` explained classes.
+        probs: `(N, K)` softmax of the model on the inputs.
+
+    Returns:
+        `(rows, contrasts)`, both `(R,)` long, ordered input-major (all contrasts of input 0,
+        then input 1, ...).
+    """
+    n, k = probs.shape
+    device = target.device
+    if contrast is None:
+        # Runner-up: the most probable class other than the explained one.
+        masked = probs.scatter(1, target[:, None], float("-inf"))
+        return torch.arange(n, device=device), masked.argmax(1)
+    if isinstance(contrast, bool | str | bytes | float):
+        raise TypeError(
+            "contrast must be None, an int, one int per input, or a list of lists / (N, M) "
+            f"tensor of ints, got {type(contrast).__name__}"
+        )
+    if isinstance(contrast, int):
+        contrast = torch.full((n,), contrast, dtype=torch.long)
+    if isinstance(contrast, Sequence) and any(isinstance(c, Sequence | Tensor) and not (
+        isinstance(c, Tensor) and c.dim() == 0
+    ) for c in contrast):
+        # Several contrasts per input, possibly ragged: "why 9 rather than 4, rather than 7?"
+        if len(contrast) != n:
+            raise ValueError(f"contrast must have one list per input (N={n}), got {len(contrast)}")
+        if any(isinstance(c, Sequence | Tensor) and len(c) == 0 for c in contrast):
+            raise ValueError("contrast: every input needs at least one contrast class")
+        per_input = [_as_index_tensor(c, "contrast").reshape(-1) for c in contrast]
+        counts = torch.tensor([c.numel() for c in per_input])
+        rows = torch.repeat_interleave(torch.arange(n), counts)
+        flat = torch.cat(per_input)
+    else:
+        t = _as_index_tensor(contrast, "contrast")
+        if t.dim() == 0:
+            t = t.expand(n)
+        if t.dim() == 1:
+            if t.shape[0] != n:
+                raise ValueError(
+                    f"contrast must have one entry per input (length {n}) or be a list of lists / "
+                    f"(N, M) tensor for several per input, got shape {tuple(t.shape)}"
+                )
+            rows, flat = torch.arange(n), t
+        elif t.dim() == 2:
+            if t.shape[0] != n or t.shape[1] == 0:
+                raise ValueError(f"contrast of shape (N, M) needs N={n} and M >= 1, got {tuple(t.shape)}")
+            rows, flat = torch.arange(n).repeat_interleave(t.shape[1]), t.reshape(-1)
+        else:
+            raise ValueError(f"contrast must be (N,) or (N, M), got shape {tuple(t.shape)}")
+    rows, flat = rows.to(device), flat.to(device)
+    bad = (flat < 0) | (flat >= k)
+    if bad.any():
+        raise ValueError(f"contrast out of range: model has {k} classes (0..{k - 1}), got {flat.tolist()}")
+    same = flat == target[rows]
+    if same.any():
+        where = rows[same].tolist()
+        raise ValueError(f"contrast must differ from the explained class (target); equal for input(s) {where}")
+    return rows, flat
+
+
+def _regression_criterion(cutoff: float, direction: str) -> Criterion:
+    """Algorithm 1: objective `+y` or `-y`; done once `y` has crossed `cutoff` that way."""
+    sign = 1.0 if direction == "decrease" else -1.0
+
+    def crit(out: Tensor, cols: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        y = out.reshape(out.shape[0])
+        done = y < cutoff if direction == "decrease" else y > cutoff
+        return sign * y, done, y.detach()
+
+    return crit
+
+
+def _class_criterion(beta: float, cutoff: float, stop: str) -> Criterion:
+    """Algorithm 2 (as the text states it): `P(m) - beta*P(t)`, done at `P(m) < cutoff` or argmax t."""
+
+    def crit(out: Tensor, cols: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        p = out.softmax(dim=1)
+        target, contrast = cols["target"], cols["contrast"]
+        pm = p.gather(1, target).squeeze(1)
+        pt = p.gather(1, contrast).squeeze(1)
+        done = pm < cutoff if stop == "target" else p.argmax(dim=1) == contrast.squeeze(1)
+        return pm - beta * pt, done, p.detach()
+
+    return crit
+
+
+def _latent_head(model: Callable[[Tensor], Tensor], lm: LatentModel) -> Callable[[Tensor], Tensor] | None:
+    """`model.forward_latent` if the model classifies latent codes directly, else None."""
+    head = getattr(model, "forward_latent", None)
+    if head is None:
+        return None
+    own = getattr(model, "latent_model", None)
+    if isinstance(own, LatentModel) and own is not lm:
+        if own.latent_dim != lm.latent_dim:
+            raise ValueError(
+                f"model.forward_latent expects codes of size {own.latent_dim} but latent_model has "
+                f"latent_dim {lm.latent_dim}"
+            )
+        mine, theirs = lm.state_dict(), own.state_dict()
+        same = mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+        if not same:
+            warnings.warn(
+                "the model's forward_latent belongs to a different latent model than GVR's "
+                "latent_model; its predictions on GVR's codes may be meaningless",
+                UserWarning,
+                stacklevel=4,
+            )
+    return head
+
+
+#: Rows per forward/backward pass on the CPU. Convolutions over the whole batch at once run
+#: out of cache: measured on the 28x28 DCGAN generators (widths 16 and 32, one thread), 1,000
+#: rows cost 0.6-1.0 ms per row and 128 rows 0.3-0.35 ms per row. GPUs take the whole batch.
+_CPU_CHUNK = 128
+
+
+def _chunked(fn: Callable[[Tensor], Tensor], t: Tensor) -> Tensor:
+    """`fn` over `t` in `_CPU_CHUNK`-row pieces on the CPU (whole on a GPU), concatenated."""
+    if t.is_cuda or t.shape[0] <= _CPU_CHUNK:
+        return fn(t)
+    return torch.cat([fn(part) for part in t.split(_CPU_CHUNK)])
+
+
+class _RowAdam:
+    """Adam (Kingma & Ba 2015) on a set of independent rows that only ever shrinks.
+
+    Same defaults and update formula as `torch.optim.Adam` (betas 0.9/0.999, eps 1e-8, bias
+    correction); the tests check it against `torch.optim.Adam` run on one sample at a time.
+    Adam is elementwise, so each row's moments are its own state, and all rows still in the
+    set have taken the same number of steps (rows leave, none join), so one step counter is
+    every row's own bias correction. Why not `torch.optim.Adam` itself: its state cannot
+    shrink with the active set (frozen rows would have to be masked out and restored every
+    step, and would still cost their share of every update), and its first construction in
+    a process imports `torch._dynamo` (2.6 s measured on a shared CPU core).
+    """
+
+    def __init__(self, z: Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        self.lr, self.betas, self.eps, self.t = lr, betas, eps, 0
+        self.m = torch.zeros_like(z)
+        self.v = torch.zeros_like(z)
+
+    def step(self, z: Tensor, grad: Tensor) -> Tensor:
+        """The updated rows (a new tensor): `z - lr * m_hat / (sqrt(v_hat) + eps)`."""
+        self.t += 1
+        b1, b2 = self.betas
+        self.m.lerp_(grad, 1 - b1)
+        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        denom = (self.v.sqrt() / math.sqrt(1 - b2**self.t)).add_(self.eps)
+        return z.addcdiv(self.m, denom, value=-self.lr / (1 - b1**self.t))
+
+    def keep(self, idx: Tensor) -> None:
+        """Keep only rows `idx` (the others have stopped)."""
+        self.m, self.v = self.m[idx], self.v[idx]
+
+
+class _Run:
+    """One batched GVR optimisation.
+
+    The working set holds only the rows still running (their latents, Adam moments, `g(z0)`
+    and class columns), so stopped rows are neither decoded, classified nor updated, and a
+    step costs no indexing unless some row stopped in it. A row's result is written once,
+    when it stops: the latent, record (softmax or output), step count and success at its
+    last finite evaluation.
+    """
+
+    def __init__(
+        self,
+        lm: LatentModel,
+        classify: Callable[[Tensor | None, Tensor], Tensor],
+        image_head: bool,
+        z0: Tensor,
+        g0: Tensor,
+        crit: Criterion,
+        cols: dict[str, Tensor],
+        gamma: float,
+        lr: float,
+    ) -> None:
+        r, device = z0.shape[0], z0.device
+        self.lm, self.classify, self.image_head, self.crit, self.gamma = lm, classify, image_head, crit, gamma
+        self.chunk = r if z0.is_cuda else _CPU_CHUNK
+        # Results, one row per sample.
+        self.latents = z0.clone()
+        self.steps = torch.zeros(r, dtype=torch.long, device=device)
+        self.success = torch.zeros(r, dtype=torch.bool, device=device)
+        self.nonfinite = torch.zeros(r, dtype=torch.bool, device=device)
+        self.record: Tensor | None = None
+        # Working set: the rows still running.
+        self.rows = torch.arange(r, device=device)
+        self.z, self.g0, self.cols = z0.clone(), g0, cols
+        self.adam = _RowAdam(z0, lr)
+        self.prev_z, self.prev_record = z0, None
+
+    def _evaluate(self, z: Tensor, step: int, last: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Objective of every working row, in chunks; backward of the rows that go on."""
+        outs = []
+        for lo in range(0, z.shape[0], self.chunk):
+            zc = z if z.shape[0] <= self.chunk else z[lo : lo + self.chunk]
+            cols = {k: v[lo : lo + self.chunk] for k, v in self.cols.items()}
+            # At step 0, z = z0: d and its gradient are exactly 0, so a latent head needs no decode.
+            use_d = bool(self.gamma) and step > 0
+            image = self.lm.decode(zc) if (use_d or self.image_head) else None
+            objective, done, record = self.crit(self.classify(image, zc), cols)
+            if use_d:
+                # d = <(g(z) - g(z0))^2>, the mean squared pixel change (Algorithm 1, line 3).
+                g0 = self.g0[lo : lo + self.chunk]
+                objective = objective + self.gamma * (image - g0).pow(2).flatten(1).mean(1)
+            finite = torch.isfinite(objective.detach())
+            stopping = done | ~finite | last
+            if not last:
+                # Rows that stop now contribute no gradient (and leave the working set below).
+                torch.where(stopping, objective.new_zeros(()), objective).sum().backward()
+            outs.append((done, finite, stopping, record))
+        if len(outs) == 1:
+            return outs[0]
+        done, finite, stopping, record = (torch.cat(t) for t in zip(*outs))
+        return done, finite, stopping, record
+
+    def step(self, step: int, last: bool) -> bool:
+        """Evaluate the working rows at the current latents, retire the finished ones and take
+        one Adam step on the rest. Returns False once no row is left."""
+        leaf = self.z.requires_grad_(True)
+        done, finite, stopping, record = self._evaluate(leaf, step, last)
+        z, grad = leaf.detach(), leaf.grad
+        if self.record is None:
+            self.record = torch.zeros((len(self.latents), *record.shape[1:]), dtype=record.dtype, device=z.device)
+            self.prev_record = torch.zeros_like(record)
+        if bool(stopping.any()):  # the one host sync per step
+            self._retire(stopping.nonzero().squeeze(1), z, done, finite, record, step)
+            keep = (~stopping).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                return False
+            z, grad, record = z[keep], grad[keep], record[keep]
+            self.rows, self.g0, self.prev_z = self.rows[keep], self.g0[keep], self.prev_z[keep]
+            self.prev_record = self.prev_record[keep]
+            self.cols = {k: v[keep] for k, v in self.cols.items()}
+            self.adam.keep(keep)
+        self.prev_z, self.prev_record = z, record
+        self.z = self.adam.step(z, grad)
+        return True
+
+    def _retire(self, idx: Tensor, z: Tensor, done: Tensor, finite: Tensor, record: Tensor, step: int) -> None:
+        """Write the results of working rows `idx`; a non-finite row gets its previous step's."""
+        rows, ok = self.rows[idx], finite[idx]
+        self.latents[rows] = torch.where(ok[:, None], z[idx], self.prev_z[idx])
+        shape = (-1, *([1] * (record.dim() - 1)))
+        self.record[rows] = torch.where(ok.view(shape), record[idx], self.prev_record[idx])
+        self.steps[rows] = torch.where(ok, step, max(step - 1, 0))
+        self.success[rows] = done[idx] & ok
+        self.nonfinite[rows] = ~ok
+
+
+def _optimise(run: _Run, max_steps: int, progress: bool) -> _Run:
+    """Run until every row has stopped or `max_steps` Adam steps, with a tqdm bar over steps."""
+    with tqdm(total=max_steps, desc="GVR", unit="step", disable=not progress, leave=False) as bar:
+        for step in range(max_steps + 1):
+            bar.set_postfix(active=run.z.shape[0], refresh=False)
+            if not run.step(step, last=step == max_steps):
+                break
+            bar.update(1)
+    return run
+
+
+@register_explainer("gvr")
+class GVR(Explainer):
+    """Generative Visual Rationale: the pixel change that moves the prediction across a cutoff.
+
+    Algorithm 1 (a regression output `(N,)`/`(N, 1)`, `target=None`): from `z0 = f(x)`,
+    Adam on `y + gamma*d` (or `-y + gamma*d` with `direction="increase"`), where `y = h(z)`
+    and `d = mean((g(z) - g(z0))^2)`, until `y` has crossed `cutoff` in that direction or
+    `max_steps` is reached. Algorithm 2 (logits `(N, K)`): Adam on
+    `P(target|z) - beta*P(contrast|z) + gamma*d` until `P(target|z) < cutoff` (or, with
+    `stop="contrast"`, until the contrast is the argmax). The module docstring says where and
+    why this departs from the paper's pseudo-code (the boxes contradict the text).
+
+    `h` is `model.forward_latent(z)` when the model has one (a `LatentClassifier`: no
+    encoder in the loop), else `model(latent_model.decode(z))`. The whole batch is one
+    optimisation; a sample stops on its own and is frozen from then on. A sample already past
+    the cutoff at `z0` takes zero steps and gets a zero map.
+
+    Args:
+        latent_model: the `LatentModel` providing `f` (encoder) and `g` (generator).
+        gamma: weight of the image-similarity penalty `d` (paper: 0.1).
+        lr: Adam learning rate (paper text: 0.1; the box says 0.01).
+        max_steps: most Adam steps per sample (paper: 500 for MNIST, 5000 for X-rays).
+        beta: weight of the contrast-class probability (Algorithm 2).
+        cutoff: `rho`. Classifier: the probability of `target` to fall below (default 0.5).
+            Regression: the decision threshold on the output; required.
+        direction: regression only: `"decrease"` (default) or `"increase"` the output.
+        stop: classifier only: `"target"` (stop at `P(target) < cutoff`) or `"contrast"` (stop
+            when the contrast class is the argmax).
+        contrast: classifier only: None (each sample's runner-up on `model(x)`), an int, one
+            class per input, or several per input as a list of lists or an `(N, M)` tensor
+            ("why 9 rather than 4, rather than 7?"). With several, the result has one row per
+            (input, contrast) pair, input-major, with `inputs` and `targets` repeated.
+        progress: show a tqdm bar over the steps with the number of active samples.
+
+    `attribute(model, x, target, contrast=...)` with `x: (N, C, H, W)` returns an `Explanation`
+    with `R` rows (`R = N`, or the number of (input, contrast) pairs):
+
+    * `attributions (R, C, H, W)`: `g(z0) - g(z*)`, the reconstruction minus the
+      counterfactual. Positive = intensity the image has and the counterfactual lost, i.e.
+      evidence *for* the explained class (drawn purple, "density added", as in the paper's
+      Fig. 4); negative = what the counterfactual had to add (orange).
+    * `counterfactuals (R, C, H, W)`: `g(z*)`; `success (R,)` bool: the stop criterion fired;
+      `steps (R,)` long: Adam steps taken; `contrasts (R,)` long (None for regression).
+    * `extras`: `"reconstructions"` `g(z0)`, `"probabilities"` the final softmax `(R, K)` (or
+      final outputs `(R,)` for regression) of `h(z*)`, `"latents"` `z*` and `"latents_start"`
+      `z0` `(R, latent_dim)`, `"nonfinite"` `(R,)` bool: the optimisation produced NaN/inf, the
+      sample was frozen at its last finite latent with `success=False` (and a warning);
+      `"decoded_probabilities"` and `"decoded_success"`: the same for the model run on the
+      counterfactual *image* `g(z*)`. For an image classifier they equal `probabilities` and
+      `success`; for a `LatentClassifier`, whose criterion is evaluated on codes as in the
+      paper, the image is re-encoded, `h(f(g(z*)))`, and a latent-space success need not
+      survive the round trip (with a fast MNIST autoencoder most do not: see
+      `benchmarks/gvr_mnist_repro.py`).
+
+    Raises:
+        ValueError: images the latent model does not accept, a regression output without
+            `cutoff`, a contrast out of range, equal to the target or of the wrong length.
+
+    Example:
+        >>> import torch
+        >>> from xai_gen import GVR, LatentClassifier, LatentModel
+        >>> from xai_gen.latent import make_head, nets
+        >>> _ = torch.manual_seed(0)
+        >>> lm = LatentModel.from_specs(
+        ...     nets.spec("dcgan_generator", latent_dim=8, image_shape=(1, 28, 28), width=4),
+        ...     nets.spec("dcgan_encoder", out_dim=8, image_shape=(1, 28, 28), width=4))
+        >>> clf = LatentClassifier(lm, make_head("linear", 8, 10))
+        >>> gvr = GVR(lm, max_steps=50, progress=False)
+        >>> exp = gvr.attribute(clf, torch.rand(3, 1, 28, 28), target=0, contrast=[[1, 2]] * 3)
+        >>> exp.attributions.shape, exp.contrasts.tolist()
+        (torch.Size([6, 1, 28, 28]), [1, 2, 1, 2, 1, 2])
+        >>> torch.allclose(exp.attributions, exp.extras["reconstructions"] - exp.counterfactuals)
+        True
+    """
+
+    def __init__(
+        self,
+        latent_model: LatentModel,
+        gamma: float = 0.1,
+        lr: float = 0.1,
+        max_steps: int = 500,
+        beta: float = 1.0,
+        cutoff: float | None = None,
+        direction: str = "decrease",
+        stop: str = "target",
+        contrast: ContrastLike = None,
+        progress: bool = True,
+    ) -> None:
+        _check_settings(latent_model, gamma, lr, max_steps, beta, direction, stop)
+        super().__init__(
+            latent_model=latent_model,
+            gamma=gamma,
+            lr=lr,
+            max_steps=max_steps,
+            beta=beta,
+            cutoff=cutoff,
+            direction=direction,
+            stop=stop,
+            contrast=contrast,
+            progress=progress,
+        )
+
+    @property
+    def latent_model(self) -> LatentModel:
+        """The latent model GVR walks in."""
+        return self._params["latent_model"]
+
+    def check_inputs(self, x: Tensor) -> None:
+        """`x` must have the latent model's image shape."""
+        self.latent_model.check_images(x)
+
+    def _explain(
+        self,
+        model: Callable[[Tensor], Tensor],
+        x: Tensor,
+        target: Tensor | None,
+        latent_model: LatentModel,
+        gamma: float,
+        lr: float,
+        max_steps: int,
+        beta: float,
+        cutoff: float | None,
+        direction: str,
+        stop: str,
+        contrast: ContrastLike,
+        progress: bool,
+    ) -> Explanation:
+        _check_settings(latent_model, gamma, lr, max_steps, beta, direction, stop)
+        lm = latent_model
+        x = lm.check_images(x)
+        param = next(lm.parameters(), None)
+        if param is not None and param.device != x.device:
+            raise ValueError(
+                f"latent_model is on {param.device} but x is on {x.device}; move one of them"
+            )
+        dtype = param.dtype if param is not None else x.dtype
+        head = _latent_head(model, lm)
+        with preserved(lm), torch.no_grad():
+            xin = x.to(dtype)
+            z_in = _chunked(lm.encode, xin)
+            # model(x) is head(f(x)) when the model's encoder is GVR's own: skip the re-encode.
+            own = head is not None and getattr(model, "latent_model", None) is lm
+            out_x = head(z_in) if own else _chunked(model, xin)
+            if out_x.dim() == 1 or out_x.shape[1] == 1:
+                crit, cols, rows, contrasts = self._regression_setup(cutoff, direction, stop, contrast)
+            else:
+                if target is None:  # attribute() resolves it; direct callers may not
+                    target = out_x.argmax(1)
+                crit, cols, rows, contrasts = self._class_setup(
+                    target, out_x.softmax(1), beta, cutoff, direction, stop, contrast
+                )
+            z0 = z_in[rows] if rows is not None else z_in
+            g0 = _chunked(lm.decode, z0)
+
+            def classify(image: Tensor | None, z: Tensor) -> Tensor:
+                return head(z) if head is not None else model(image)
+
+            run = _Run(lm, classify, head is None, z0, g0, crit, cols, float(gamma), float(lr))
+            with torch.enable_grad():
+                res = _optimise(run, max_steps, progress)
+            counterfactuals = _chunked(lm.decode, res.latents)
+            if head is None:  # the criterion was evaluated on the decoded image already
+                decoded, decoded_success = res.record, res.success
+            else:
+                # h(z*) is the paper's criterion, but the model on the image g(z*) sees
+                # h(f(g(z*))), which differs wherever f(g(z)) != z: report both.
+                _, decoded_done, decoded = crit(_chunked(model, counterfactuals), cols)
+                decoded_success = decoded_done & ~res.nonfinite
+        if res.nonfinite.any():
+            bad = res.nonfinite.nonzero().squeeze(1).tolist()
+            warnings.warn(
+                f"GVR: the optimisation produced NaN/inf for row(s) {bad}; they are frozen at "
+                "their last finite latent and reported with success=False",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        take = (lambda t: t[rows]) if rows is not None else (lambda t: t)
+        return Explanation(
+            attributions=(g0 - counterfactuals).to(x.dtype),
+            inputs=take(x),
+            targets=take(target) if target is not None else None,
+            method=self.name,
+            counterfactuals=counterfactuals.to(x.dtype),
+            success=res.success,
+            steps=res.steps,
+            contrasts=contrasts,
+            extras={
+                "reconstructions": g0.to(x.dtype),
+                "probabilities": res.record,
+                "latents": res.latents,
+                "latents_start": z0,
+                "nonfinite": res.nonfinite,
+                "decoded_probabilities": decoded,
+                "decoded_success": decoded_success,
+            },
+        )
+
+    @staticmethod
+    def _regression_setup(
+        cutoff: float | None, direction: str, stop: str, contrast: ContrastLike
+    ) -> tuple[Criterion, dict[str, Tensor], None, None]:
+        if cutoff is None:
+            raise ValueError(
+                "cutoff is required for a regression output (Algorithm 1): the decision threshold "
+                "the prediction must cross, e.g. GVR(lm, cutoff=0.5)"
+            )
+        if isinstance(cutoff, bool) or not isinstance(cutoff, int | float) or not math.isfinite(cutoff):
+            raise ValueError(f"cutoff must be a finite number, got {cutoff!r}")
+        if contrast is not None:
+            raise ValueError("contrast applies to a classifier (N, K) output; this model has one output")
+        if stop != "target":
+            raise ValueError("stop='contrast' applies to a classifier (N, K) output; this model has one output")
+        return _regression_criterion(float(cutoff), direction), {}, None, None
+
+    @staticmethod
+    def _class_setup(
+        target: Tensor,
+        probs: Tensor,
+        beta: float,
+        cutoff: float | None,
+        direction: str,
+        stop: str,
+        contrast: ContrastLike,
+    ) -> tuple[Criterion, dict[str, Tensor], Tensor, Tensor]:
+        if direction != "decrease":
+            raise ValueError(
+                "direction applies to a regression output; for a classifier the probability of "
+                "target is always decreased (choose target and contrast instead)"
+            )
+        cutoff = 0.5 if cutoff is None else cutoff
+        if isinstance(cutoff, bool) or not isinstance(cutoff, int | float) or not 0 < cutoff <= 1:
+            raise ValueError(f"cutoff must be a probability in (0, 1] for a classifier, got {cutoff!r}")
+        rows, contrasts = _resolve_contrast(contrast, target, probs)
+        cols = {"target": target[rows][:, None], "contrast": contrasts[:, None]}
+        return _class_criterion(float(beta), float(cutoff), stop), cols, rows, contrasts
