@@ -121,7 +121,9 @@ def test_other_signature_or_unreadable_file_retrains(tmp_path):
 
 
 def test_synthetic_cxr_bundle_public_call(tmp_path):
-    b = bundle_module.synthetic_cxr_bundle(tmp_path, progress=False, n=40, size=32, seed=1)
+    threads = torch.get_num_threads()
+    b = bundle_module.synthetic_cxr_bundle(tmp_path, progress=False, n=40, size=32, seed=1, threads=1)
+    assert torch.get_num_threads() == threads  # the training's single thread is undone
     assert b.name == "synthetic-cxr" and b.train.images.shape[1:] == (1, 32, 32) and len(b.test) == 8
     assert b.binary_classifier is b.classifier and b.classifier.out.out_features == 2
     assert b.regression_head is not None and b.regression_head(b.test.images[:3]).shape == (3, 1)
@@ -132,3 +134,5 @@ def test_synthetic_cxr_bundle_public_call(tmp_path):
     assert same_weights(again.regression_head, b.regression_head)
     with pytest.raises(ValueError, match="preset must be one of"):
         bundle_module.synthetic_cxr_bundle(tmp_path, progress=False, preset="huge")
+    with pytest.raises(ValueError, match="threads must be"):
+        bundle_module.synthetic_cxr_bundle(tmp_path, progress=False, n=40, size=32, seed=1, threads=0)

@@ -47,6 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"),
                    help="where to train (auto: CUDA when available)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, data order, noise and splits")
+    p.add_argument("--threads", type=int,
+                   help="torch CPU threads (default: torch's); 1 is much faster on a busy 2-core machine")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config field, e.g. --set epochs=50 --set encoder.epochs=5 (repeatable)")
     p.add_argument("--generator", type=Path, help="encoder: generator file (default OUT/generator.safetensors)")
@@ -142,6 +144,10 @@ def _optional_classifier(path: Path | None, out: Path) -> SmallCNN | None:
 
 # -- run ----------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     cfg = CONFIGS[args.recipe]()
     cfg.seed = args.seed
     apply_overrides(cfg, args.overrides)
