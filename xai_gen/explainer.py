@@ -241,22 +241,24 @@ class Explainer(ABC):
         params = self._merge(overrides)
         n = x.shape[0]
         start = time.perf_counter()
-        with preserved(model), torch.no_grad():
-            # A one-sample probe checks the output shape cheaply; the whole batch is only
-            # run when the predicted class is needed.
-            try:
-                probe = model(x[:1])
-            except RuntimeError as err:
-                raise ValueError(f"model could not run on x of shape {tuple(x.shape)}: {err}") from err
-            probe = check_model_output(probe, 1)
-            k = num_classes(probe)
-            predicted = None
-            if target is None and k > 1:
-                predicted = check_model_output(model(x), n).argmax(dim=1)
-        targets = resolve_target(target, n, k, predicted, scalar_output=probe.dim() == 1)
-        if targets is not None:
-            targets = targets.to(x.device)
+        # One hygiene context for the probe and the method: entering it walks every module and
+        # parameter, which is a measurable share of a fast method such as Saliency.
         with preserved(model):
+            with torch.no_grad():
+                # A one-sample probe checks the output shape cheaply; the whole batch is only
+                # run when the predicted class is needed.
+                try:
+                    probe = model(x[:1])
+                except RuntimeError as err:
+                    raise ValueError(f"model could not run on x of shape {tuple(x.shape)}: {err}") from err
+                probe = check_model_output(probe, 1)
+                k = num_classes(probe)
+                predicted = None
+                if target is None and k > 1:
+                    predicted = check_model_output(model(x), n).argmax(dim=1)
+            targets = resolve_target(target, n, k, predicted, scalar_output=probe.dim() == 1)
+            if targets is not None:
+                targets = targets.to(x.device)
             result = self._explain(model, x, targets, **params)
         if isinstance(result, Tensor):
             result = Explanation(attributions=result, inputs=x, targets=targets, method=self.name)
