@@ -36,7 +36,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from xai_gen._hygiene import preserved
-from xai_gen.explainer import Explainer, Explanation, register_explainer
+from xai_gen.explainer import Explanation, register_explainer
+from xai_gen.explainers._latent import LatentExplainer
 from xai_gen.latent.model import LatentModel
 
 __all__ = ["GVR"]
@@ -353,7 +354,7 @@ def _optimise(run: _Run, max_steps: int, progress: bool) -> _Run:
 
 
 @register_explainer("gvr")
-class GVR(Explainer):
+class GVR(LatentExplainer):
     """Generative Visual Rationale: the pixel change that moves the prediction across a cutoff.
 
     Algorithm 1 (a regression output `(N,)`/`(N, 1)`, `target=None`): from `z0 = f(x)`,
@@ -453,15 +454,6 @@ class GVR(Explainer):
             contrast=contrast,
             progress=progress,
         )
-
-    @property
-    def latent_model(self) -> LatentModel:
-        """The latent model GVR walks in."""
-        return self._params["latent_model"]
-
-    def check_inputs(self, x: Tensor) -> None:
-        """`x` must have the latent model's image shape."""
-        self.latent_model.check_images(x)
 
     def _explain(
         self,

@@ -29,7 +29,8 @@ import torch
 from torch import Tensor
 
 from xai_gen._hygiene import preserved
-from xai_gen.explainer import Explainer, Explanation, register_explainer
+from xai_gen.explainer import Explanation, register_explainer
+from xai_gen.explainers._latent import LatentExplainer
 from xai_gen.explainers.gvr import GVR
 from xai_gen.latent.conditional import ConditionalLatentModel
 from xai_gen.latent.model import LatentModel
@@ -59,7 +60,7 @@ def _line(start: Tensor, end: Tensor, steps: int) -> Tensor:
 
 
 @register_explainer("latent_traversal")
-class LatentTraversal(Explainer):
+class LatentTraversal(LatentExplainer):
     """Frames along a latent path across the decision boundary, with the classifier's curve.
 
     See the module docstring for the two paths. `path="auto"` takes `"conditional"` for a
@@ -129,15 +130,6 @@ class LatentTraversal(Explainer):
             gvr_params=gvr_params,
             progress=progress,
         )
-
-    @property
-    def latent_model(self) -> LatentModel:
-        """The latent model the traversal walks in."""
-        return self._params["latent_model"]
-
-    def check_inputs(self, x: Tensor) -> None:
-        """`x` must have the latent model's image shape."""
-        self.latent_model.check_images(x)
 
     def _explain(
         self,
