@@ -13,7 +13,7 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ from tqdm.auto import tqdm
 from xai_gen._checks import TargetLike, check_images
 from xai_gen._memory import PeakMemory
 from xai_gen.explainer import (
-    _TENSOR_FIELDS,
     Explainer,
     Explanation,
     _json_safe,
@@ -127,36 +126,6 @@ def make_explainers(
 
 
 # -- explanations in pieces --------------------------------------------------------------------
-def take(exp: Explanation, index: slice | Tensor) -> Explanation:
-    """The samples `index` of an explanation (per-sample extras included)."""
-    n = len(exp)
-    kwargs = {f.name: getattr(exp, f.name) for f in fields(exp)}
-    for name in _TENSOR_FIELDS:
-        if kwargs[name] is not None:
-            kwargs[name] = kwargs[name][index]
-    kwargs["extras"] = {
-        k: v[index] if v.dim() and v.shape[0] == n else v for k, v in exp.extras.items()
-    }
-    return Explanation(**kwargs)
-
-
-def concat(parts: Sequence[Explanation]) -> Explanation:
-    """Join explanations of consecutive batches along the batch dimension; seconds add up."""
-    first = parts[0]
-    if len(parts) == 1:
-        return first
-    kwargs = {f.name: getattr(first, f.name) for f in fields(first)}
-    for name in _TENSOR_FIELDS:
-        if kwargs[name] is not None:
-            kwargs[name] = torch.cat([getattr(p, name) for p in parts])
-    kwargs["extras"] = {
-        k: torch.cat([p.extras[k] for p in parts]) if v.dim() and v.shape[0] == len(first) else v
-        for k, v in first.extras.items()
-    }
-    kwargs["seconds"] = sum(p.seconds for p in parts)
-    return Explanation(**kwargs)
-
-
 # -- data --------------------------------------------------------------------------------------
 @dataclass
 class _Samples:
@@ -492,7 +461,7 @@ class _Runner:
                     run.seconds += time.perf_counter() - t0
                 run.peak = max(run.peak, mem.peak)
                 if sum(len(e) for e in run.shown) < self.figure_rows:
-                    run.shown.append(take(exp, slice(0, self.figure_rows)).cpu())
+                    run.shown.append(exp[: self.figure_rows].cpu())
                 self._score(run, key, explainer, exp, batch, max(0, self.expensive_n - start))
                 bar.update(len(batch.x))
                 bar.set_postfix_str(f"{run.seconds / (start + len(batch.x)):.3g} s/expl")
@@ -521,7 +490,7 @@ class _Runner:
             k = min(len(exp), quota) if "explainer" in METRICS[metric].needs else len(exp)
             if k == 0:
                 continue
-            part = exp if k == len(exp) else take(exp, slice(0, k))
+            part = exp if k == len(exp) else exp[:k]
             available = {
                 **self.shared,
                 "explainer": explainer,
@@ -658,7 +627,7 @@ def compare(
         if run is not None:
             runs[key] = run
     done = list(runs)
-    shown = {k: take(concat(runs[k].shown), slice(0, figure_rows)) for k in done}
+    shown = {k: Explanation.cat(runs[k].shown)[:figure_rows] for k in done}
     return ComparisonResult(
         methods=done,
         metrics=names,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -105,6 +105,71 @@ class Explanation:
     def __len__(self) -> int:
         return self.attributions.shape[0]
 
+    def __getitem__(self, index: int | slice | Sequence[int] | Tensor) -> Explanation:
+        """The rows `index` of the explanation, every per-row tensor (extras too) indexed alike.
+
+        Args:
+            index: an int (kept as a batch of one), a slice, a sequence of row indices, a long
+                index tensor `(M,)` or a bool mask `(N,)`.
+
+        Returns:
+            An `Explanation` of the selected rows; `method`, `params` and `seconds` are kept.
+
+        Example:
+            >>> import torch
+            >>> e = Explanation(torch.arange(3.0).view(3, 1, 1, 1), torch.zeros(3, 1, 1, 1), torch.tensor([0, 1, 2]), "demo")
+            >>> e[1].targets.tolist(), e[torch.tensor([True, False, True])].targets.tolist()
+            ([1], [0, 2])
+        """
+        n = len(self)
+        if isinstance(index, int) and not isinstance(index, bool):
+            if not -n <= index < n:
+                raise IndexError(f"row {index} is out of range for an explanation of {n} rows")
+            index = slice(index % n, index % n + 1)
+        elif not isinstance(index, slice):
+            index = torch.as_tensor(index)
+            if index.dtype == torch.bool and index.shape != (n,):
+                raise IndexError(f"a bool mask must have shape ({n},), got {tuple(index.shape)}")
+        return self._map(lambda t: t[index.to(t.device) if isinstance(index, Tensor) else index])
+
+    @classmethod
+    def cat(cls, parts: Sequence[Explanation]) -> Explanation:
+        """Join explanations of consecutive batches along the rows; their `seconds` add up.
+
+        Args:
+            parts: explanations of one method with the same fields set.
+
+        Returns:
+            One `Explanation` with the rows of every part, in order.
+
+        Raises:
+            ValueError: no parts, or parts whose methods or set fields differ.
+
+        Example:
+            >>> import torch
+            >>> e = Explanation(torch.zeros(2, 1, 2, 2), torch.zeros(2, 1, 2, 2), torch.tensor([0, 1]), "demo")
+            >>> len(Explanation.cat([e, e[:1]]))
+            3
+        """
+        parts = list(parts)
+        if not parts:
+            raise ValueError("Explanation.cat needs at least one explanation")
+        first = parts[0]
+        layout = _layout(first)
+        for p in parts[1:]:
+            if p.method != first.method or _layout(p) != layout:
+                raise ValueError(
+                    f"cannot join explanations with different methods or fields: {first.method} "
+                    f"{sorted(layout)} vs {p.method} {sorted(_layout(p))}"
+                )
+        kwargs = {f.name: getattr(first, f.name) for f in fields(first)}
+        for name in _TENSOR_FIELDS:
+            if kwargs[name] is not None:
+                kwargs[name] = torch.cat([getattr(p, name) for p in parts])
+        kwargs["extras"] = {k: torch.cat([p.extras[k] for p in parts]) for k in first.extras}
+        kwargs["seconds"] = sum(p.seconds for p in parts)
+        return cls(**kwargs)
+
     def _map(self, fn: Callable[[Tensor], Tensor]) -> Explanation:
         kwargs = {f.name: getattr(self, f.name) for f in fields(self)}
         for name in _TENSOR_FIELDS:
@@ -150,6 +215,13 @@ class Explanation:
         return cls(
             method=meta["method"], params=meta["params"], seconds=meta["seconds"], extras=extras, **kwargs
         )
+
+
+def _layout(e: Explanation) -> frozenset[str]:
+    """Names of the tensor fields and extras an explanation has set."""
+    return frozenset(n for n in _TENSOR_FIELDS if getattr(e, n) is not None) | frozenset(
+        f"extras.{k}" for k in e.extras
+    )
 
 
 class Explainer(ABC):
