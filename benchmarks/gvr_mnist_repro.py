@@ -40,6 +40,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 import xai_gen as xg
+from xai_gen.compare.report import markdown_table
 from xai_gen.data import mnist_5k
 from xai_gen.explainer import Explanation
 from xai_gen.recipes.bundle import mnist_bundle
@@ -107,13 +108,15 @@ def comparison_figure(model: torch.nn.Module, exp: Explanation, rows: list[int])
 def markdown(results: dict[str, Any]) -> str:
     lines = ["# GVR on MNIST: reproduction of Seah et al. 2018, Sec. 3", ""]
     lines += [f"torch threads: {results['threads']}; max steps: {results['max_steps']}", ""]
-    lines += ["| run | n | success h(z*) | success on g(z*) | ends as contrast | mean steps | at max steps "
-              "| s / 1,000 GVRs |", "|---|---|---|---|---|---|---|---|"]
+    header = ["run", "n", "success h(z*)", "success on g(z*)", "ends as contrast", "mean steps", "at max steps",
+              "s / 1,000 GVRs"]
+    rows = []
     for name in ("nine_to_four", "nine_to_four_cnn", "runner_up_test"):
         s = results[name]
-        lines.append(f"| {name} | {s['n']} | {s['success_rate']:.1%} | {s['decoded_success_rate']:.1%} | "
-                     f"{s['ends_as_contrast']:.1%} | "
-                     f"{s['mean_steps']:.1f} | {s['at_max_steps']} | {s['seconds_per_1000']:.2f} |")
+        rows.append([name, s["n"], f"{s['success_rate']:.1%}", f"{s['decoded_success_rate']:.1%}",
+                     f"{s['ends_as_contrast']:.1%}", f"{s['mean_steps']:.1f}", s["at_max_steps"],
+                     f"{s['seconds_per_1000']:.2f}"])
+    lines.append(markdown_table(header, rows))
     s = results["nine_to_four"]
     lines += ["", f"9 -> 4 with stop='contrast' (stop once 4 is the argmax): success {s['success_rate_stop_contrast']:.1%}, "
               f"mean steps {s['mean_steps_stop_contrast']:.1f}, {s['seconds_per_1000_stop_contrast']:.2f} s / 1,000, "

@@ -189,10 +189,10 @@ def _fmt(value: Any) -> str:
 
 def table_recipes(bundles: Bundles) -> None:
     """Recipes page: every bundled model's quality report, training time and report figures."""
-    rows = [
-        "| data set | model | recipe | steps | training time | stopped by | held-out quality |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    from xai_gen.compare.report import markdown_table
+
+    header = ["data set", "model", "recipe", "steps", "training time", "stopped by", "held-out quality"]
+    rows = []
     pictures: list[str] = []
     for dataset in ("mnist", "synthetic-cxr"):
         bundle = bundles[dataset]
@@ -204,10 +204,8 @@ def table_recipes(bundles: Bundles) -> None:
             quality = ", ".join(f"{k} {_fmt(v)}" for k, v in metrics.items())
             seconds = report.get("seconds")
             took = f"{seconds:.0f} s" if isinstance(seconds, int | float) else "-"
-            rows.append(
-                f"| {dataset} | `{name}` | `{report.get('recipe', '-')}` | {report.get('steps', '-')} | "
-                f"{took} | {report.get('stopped') or 'end'} | {quality or '-'} |"
-            )
+            rows.append([dataset, f"`{name}`", f"`{report.get('recipe', '-')}`", report.get("steps", "-"),
+                         took, report.get("stopped") or "end", quality or "-"])
             for kind, file in report.get("figures", {}).items():
                 if kind == "loss_curves" or name not in ("autoencoder", "conditional_gan"):
                     continue
@@ -226,7 +224,7 @@ def table_recipes(bundles: Bundles) -> None:
         "`class_consistency`: the traversal paper's generator check (the paper: 91.15 %). \"stopped by\" "
         "says whether the recipe ran to the end or its time budget (`minutes`) ended it."
     )
-    write("recipes_quality.md", "\n".join(rows) + "\n\n" + legend + "\n\n" + "\n".join(pictures))
+    write("recipes_quality.md", markdown_table(header, rows) + "\n\n" + legend + "\n\n" + "\n".join(pictures))
 
 
 def copy_report(bundles: Bundles) -> None:

@@ -33,6 +33,7 @@ PUBLIC_MODULES = (
     "xai_gen.data",
     "xai_gen.recipes",
     "xai_gen.metrics",
+    "xai_gen.compare",
     "xai_gen.viz",
 )
 
@@ -96,8 +97,8 @@ def directive_target(path: str) -> str:
     """The path mkdocstrings should render for the public name `path`.
 
     Normally `path` itself. When a package re-exports a function under the name of one of its
-    submodules (`xai_gen.compare`, the function from `xai_gen/compare.py`), static analysis
-    resolves the name to the submodule; the object's defining path is used instead.
+    submodules (`xai_gen.data.synthetic_cxr`, the function from `xai_gen/data/synthetic_cxr.py`),
+    static analysis resolves the name to the submodule; the object's defining path is used instead.
     """
     module_name, name = path.rsplit(".", 1)
     obj = getattr(importlib.import_module(module_name), name)
@@ -133,16 +134,18 @@ def reference_pages(symbols: list[Symbol]) -> dict[str, str]:
             also += f"\n\nIts public names: [`{target}` in the API reference](index.md#{anchor})."
             target += "\n    options:\n      members: false"
         pages[s.page] = f"---\ntitle: {s.name}\n---\n\n::: {target}{also}\n"
+    from xai_gen.compare.report import markdown_table
+
     rows = ["# API reference", "", _INDEX_INTRO, ""]
     for module in dict.fromkeys(s.module for s in symbols):
-        rows += [f"## `{module}`", "", "| name | summary |", "| --- | --- |"]
+        table = []
         for s in (s for s in symbols if s.module == module):
             obj = getattr(importlib.import_module(s.module), s.name)
-            text = summary(obj).replace("|", "\\|")
+            text = summary(obj)
             if s.path != s.page_path:
                 text = f"same object as [`{s.page_path}`]({s.page_path}.md)"
-            rows.append(f"| [`{s.name}`]({s.page_path}.md) | {text} |")
-        rows.append("")
+            table.append([f"[`{s.name}`]({s.page_path}.md)", text])
+        rows += [f"## `{module}`", "", markdown_table(["name", "summary"], table), ""]
     pages[f"{REFERENCE_DIR}/index.md"] = "\n".join(rows)
     return pages
 
@@ -231,24 +234,26 @@ def _where(obj: Any) -> str:
 
 def explainers_table() -> str:
     """Registered explainers: name, class, constructor defaults."""
+    from xai_gen.compare.report import markdown_table
     from xai_gen.explainer import explainer_class, list_explainers
 
-    rows = ["| registry name | class | hyper-parameters (defaults) |", "| --- | --- | --- |"]
+    rows = []
     for name in list_explainers():
         cls = explainer_class(name)
         params = [
             f"`{p.name}`" if p.default is p.empty else f"`{p.name}={p.default!r}`"
             for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
         ]
-        rows.append(f"| `{name}` | {_api_link(_where(cls))} | {', '.join(params) or '-'} |")
-    return "\n".join(rows)
+        rows.append([f"`{name}`", _api_link(_where(cls)), ", ".join(params) or "-"])
+    return markdown_table(["registry name", "class", "hyper-parameters (defaults)"], rows)
 
 
 def metrics_table() -> str:
     """The metric registry: name, category, direction, what it needs."""
+    from xai_gen.compare.report import markdown_table
     from xai_gen.metrics import METRICS
 
-    rows = ["| metric | category | better | needs |", "| --- | --- | --- | --- |"]
+    rows = []
     for name, info in METRICS.items():
         needs = [", ".join(f"`{n}`" for n in sorted(info.needs))] if info.needs else []
         needs += [
@@ -256,8 +261,8 @@ def metrics_table() -> str:
         ] if info.needs_one_of else []
         better = "higher ↑" if info.higher_is_better else "lower ↓"
         link = _api_link(f"xai_gen.metrics.{name}", name)
-        rows.append(f"| {link} | {info.category} | {better} | {'; '.join(needs) or '-'} |")
-    return "\n".join(rows)
+        rows.append([link, info.category, better, "; ".join(needs) or "-"])
+    return markdown_table(["metric", "category", "better", "needs"], rows)
 
 
 def _attribute_docs(cls: type) -> dict[str, str]:
@@ -281,9 +286,11 @@ def _attribute_docs(cls: type) -> dict[str, str]:
     return out
 
 
-def _config_rows(cls: type, names: list[str], docs: dict[str, str]) -> list[str]:
+def _config_table(cls: type, names: list[str], docs: dict[str, str]) -> str:
+    from xai_gen.compare.report import markdown_table
+
     defaults = {f.name: f for f in dataclasses.fields(cls)}
-    rows = ["| setting | default | meaning |", "| --- | --- | --- |"]
+    rows = []
     for name in names:
         f = defaults[name]
         if f.default is not dataclasses.MISSING:
@@ -292,8 +299,8 @@ def _config_rows(cls: type, names: list[str], docs: dict[str, str]) -> list[str]
             value = repr(f.default_factory())
         else:
             value = "required"
-        rows.append(f"| `{name}` | `{value}` | {docs.get(name, '').replace('|', '/')} |")
-    return rows
+        rows.append([f"`{name}`", f"`{value}`", docs.get(name, "")])
+    return markdown_table(["setting", "default", "meaning"], rows)
 
 
 def recipes_table() -> str:
@@ -315,11 +322,11 @@ def recipes_table() -> str:
         ]
         used_by = f" — `{'`, `'.join(users)}`" if users else ""
         lines += [f"### `{cls.__name__}`{used_by}", "", (inspect.getdoc(cls) or "").split("\n\n")[0], ""]
-        lines += _config_rows(cls, own, _attribute_docs(cls)) + [""]
+        lines += [_config_table(cls, own, _attribute_docs(cls)), ""]
     for base in shared:
         names = [f.name for f in dataclasses.fields(base)]
         lines += [f"### Settings every recipe shares (`{base.__name__}`)", ""]
-        lines += _config_rows(base, names, _attribute_docs(base)) + [""]
+        lines += [_config_table(base, names, _attribute_docs(base)), ""]
     return "\n".join(lines)
 
 

@@ -1,8 +1,8 @@
 """xai-gen: generative explainers (GVR, latent traversal) beside Captum and LIME, one call for all."""
 
-from xai_gen import metrics
+from xai_gen import compare, metrics
 from xai_gen._version import __version__
-from xai_gen.compare import ComparisonResult, compare
+from xai_gen.compare import ComparisonResult
 from xai_gen.explainer import (
     Explainer,
     Explanation,

@@ -10,13 +10,11 @@ every table and the run's wall time. `make demo` runs `xai-gen compare --data al
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
 import torch
 
-from xai_gen import __version__
 from xai_gen.cli._setup import (
     DATASETS,
     METRIC_OPTIONS,
@@ -28,7 +26,9 @@ from xai_gen.cli._setup import (
     parse_methods,
     setup_for,
 )
-from xai_gen.compare import ComparisonResult, compare, make_explainers, metric_names
+from xai_gen.compare import ComparisonResult, compare, make_explainers
+from xai_gen.compare.report import index_markdown
+from xai_gen.compare.runner import metric_names
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -70,31 +70,6 @@ def _check(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
             raise ValueError(f"{flag} must be >= {low}, got {value}")
     check_device(args.device)
     return parse_datasets(args.data), parse_methods(args.methods), metric_names(args.metrics)
-
-
-def index_markdown(results: dict[str, ComparisonResult], wall: float, command: str) -> str:
-    """The report's `README.md`: command, wall time, then each data set's table and figures."""
-    lines = [
-        "# xai-gen comparison report",
-        "",
-        f"Command: `{command}`  ",
-        f"Wall time: {wall:.1f} s (training of missing models included), xai-gen {__version__}, "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"python {platform.python_version()}.",
-        "",
-    ]
-    for dataset, result in results.items():
-        lines += [
-            f"## {dataset}",
-            "",
-            f"[table]({dataset}/results.md) · [JSON]({dataset}/results.json) · "
-            f"[metrics]({dataset}/metrics.png) · [timing]({dataset}/timing.png)",
-            "",
-            f"![{dataset} explanations]({dataset}/figure_grid.png)",
-            "",
-            result.to_markdown(),
-        ]
-    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> int:

@@ -21,7 +21,9 @@ from xai_gen.cli._setup import (
     parse_methods,
     setup_for,
 )
-from xai_gen.compare import make_explainers, sample_index
+from xai_gen.compare import make_explainers
+from xai_gen.compare.report import markdown_table
+from xai_gen.compare.runner import sample_index
 from xai_gen.viz import plot_grid
 
 
@@ -57,9 +59,8 @@ def timing_table(seconds: dict[str, float], n: int) -> str:
         |---|---|---|
         | saliency | 0.02 | 0.005 |
     """
-    lines = ["| method | seconds | seconds / image |", "|---|---|---|"]
-    lines += [f"| {m} | {s:.3g} | {s / n:.3g} |" for m, s in seconds.items()]
-    return "\n".join(lines) + "\n"
+    rows = [[m, f"{s:.3g}", f"{s / n:.3g}"] for m, s in seconds.items()]
+    return markdown_table(["method", "seconds", "seconds / image"], rows) + "\n"
 
 
 def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> int:

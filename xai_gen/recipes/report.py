@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from xai_gen._hygiene import preserved
+from xai_gen._markdown import markdown_table
 from xai_gen.latent import ConditionalLatentModel, LatentClassifier, LatentModel
 from xai_gen.recipes._loop import chunked
 from xai_gen.recipes.losses import laplacian_loss
@@ -192,10 +193,9 @@ CAPTIONS = {
 
 def _markdown(name: str, report: dict[str, Any], conditional: bool) -> str:
     lines = [f"# Quality report: {name}", "", f"recipe: `{report.get('recipe')}`, steps: {report.get('steps')}, "
-             f"seconds: {report.get('seconds')}, stopped: {report.get('stopped')}", "", "| metric | value |", "|---|---|"]
+             f"seconds: {report.get('seconds')}, stopped: {report.get('stopped')}", ""]
     rows = {**report["metrics"], **{f"training: {k}": v for k, v in report["training_metrics"].items()}}
-    for k, v in rows.items():
-        lines.append(f"| {k} | {v:.5g} |" if isinstance(v, float) else f"| {k} | {v} |")
+    lines.append(markdown_table(["metric", "value"], [[k, f"{v:.5g}" if isinstance(v, float) else v] for k, v in rows.items()]))
     for key, file in report["figures"].items():
         caption = CAPTIONS["conditional_samples" if conditional and key == "samples" else key]
         lines += ["", f"![{key}]({file})", "", caption]

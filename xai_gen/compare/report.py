@@ -1,0 +1,186 @@
+"""The comparison report: its markdown tables, the index of a multi-data-set run, the files.
+
+`markdown_table` is the package's one table writer (`xai_gen._markdown`, which imports nothing
+from `xai_gen`, so recipes and the docs use it without importing the runner).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from xai_gen._markdown import markdown_table
+from xai_gen._version import __version__
+from xai_gen.metrics import METRICS
+
+if TYPE_CHECKING:
+    from xai_gen.compare.result import ComparisonResult
+
+__all__ = ["index_markdown", "markdown_table", "results_markdown", "save_report"]
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "–" if not math.isfinite(value) else f"{value:.{digits}g}"
+
+
+def _fmt_bytes(value: float) -> str:
+    return "–" if not math.isfinite(value) else f"{value / 2**20:.1f} MiB"
+
+
+def _best(result: ComparisonResult, summary: dict, metric: str) -> str | None:
+    """The method with the best mean of `metric`; None without a direction or a rival."""
+    direction = result.higher_is_better.get(metric)
+    scored = {
+        m: s[metric]["mean"]
+        for m, s in summary.items()
+        if metric in s and math.isfinite(s[metric]["mean"])
+    }
+    if direction is None or len(scored) < 2:
+        return None
+    return (max if direction else min)(scored, key=scored.get)
+
+
+def _cell(stats: dict[str, float] | None, bold: bool) -> str:
+    """`mean ± half-width` of one method and metric; "–" where the metric does not apply."""
+    if stats is None:
+        return "–"
+    text = _fmt(stats["mean"])
+    if math.isfinite(stats["ci_high"]):
+        text += f" ± {_fmt(stats['ci_high'] - stats['mean'], 2)}"
+    return f"**{text}**" if bold else text
+
+
+def results_markdown(result: ComparisonResult) -> str:
+    """`ComparisonResult.to_markdown`: the results table and the notes that read it.
+
+    Rows are methods, columns metrics (with ↑/↓), seconds per explanation and peak memory.
+
+    Args:
+        result: what `compare` measured.
+
+    Returns:
+        Markdown text ending with a newline.
+
+    Example:
+        >>> import torch
+        >>> from xai_gen.compare import ComparisonResult
+        >>> r = ComparisonResult(["saliency"], [], {}, {}, {"saliency": 0.5}, {}, torch.zeros(0), {})
+        >>> print(results_markdown(r).splitlines()[2])
+        | saliency | 0.5 | – |
+    """
+    from xai_gen.viz.charts import arrow
+
+    summary = result.summary()
+    cols = result.evaluated
+    head = [
+        "method",
+        *[f"{m} {arrow(result.higher_is_better.get(m))}".strip() for m in cols],
+        "s / explanation ↓",
+        "peak memory ↓",
+    ]
+    best = {m: _best(result, summary, m) for m in cols}
+    rows = [
+        [
+            method,
+            *[_cell(summary.get(method, {}).get(m), best[m] == method) for m in cols],
+            _fmt(result.seconds.get(method, math.nan)),
+            _fmt_bytes(result.peak_memory.get(method, math.nan)),
+        ]
+        for method in result.methods
+    ]
+    meta = result.meta
+    rerun = [m for m in cols if m in METRICS and "explainer" in METRICS[m].needs]
+    notes = [
+        "",
+        f"Data: {meta.get('data', '?')}; n = {meta.get('n', '?')} samples, "
+        f"seed {meta.get('seed', '?')}, device {meta.get('device', '?')}."
+        + (
+            f" Metrics that re-run the explainer ({', '.join(rerun)}) use the first "
+            f"{meta.get('expensive_n', '?')} samples."
+            if rerun
+            else ""
+        ),
+        "Cells: mean ± half-width of the 95 % Student-t interval over samples; bold = best; "
+        "↑ higher is better, ↓ lower is better; – = not applicable.",
+        f"Peak memory of `attribute`: {meta.get('memory', '?')}.",
+    ]
+    skipped = [m for m in result.metrics if m not in cols]
+    if skipped:
+        notes.append(f"Not applicable to any method here: {', '.join(skipped)}.")
+    notes += [f"Error in {k}: {v}" for k, v in result.errors.items()]
+    return "\n".join([markdown_table(head, rows), *notes]) + "\n"
+
+
+def index_markdown(results: dict[str, ComparisonResult], wall: float, command: str) -> str:
+    """The `README.md` of a multi-data-set report: command, wall time, each data set's table.
+
+    Args:
+        results: data-set name -> its result, saved under `<name>/` beside the index.
+        wall: wall seconds of the whole run.
+        command: the command line that made the report.
+
+    Returns:
+        Markdown text.
+    """
+    lines = [
+        "# xai-gen comparison report",
+        "",
+        f"Command: `{command}`  ",
+        f"Wall time: {wall:.1f} s (training of missing models included), xai-gen {__version__}, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"python {platform.python_version()}.",
+        "",
+    ]
+    for dataset, result in results.items():
+        lines += [
+            f"## {dataset}",
+            "",
+            f"[table]({dataset}/results.md) · [JSON]({dataset}/results.json) · "
+            f"[metrics]({dataset}/metrics.png) · [timing]({dataset}/timing.png)",
+            "",
+            f"![{dataset} explanations]({dataset}/figure_grid.png)",
+            "",
+            result.to_markdown(),
+        ]
+    return "\n".join(lines)
+
+
+def save_report(result: ComparisonResult, directory: str | Path) -> list[Path]:
+    """`ComparisonResult.save`: the markdown, the JSON and the figures, in `directory`.
+
+    Args:
+        result: what `compare` measured.
+        directory: the report folder (created if needed).
+
+    Returns:
+        The paths written.
+    """
+    from xai_gen.viz import plot_grid
+    from xai_gen.viz.charts import plot_costs, plot_metric_bars
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "results.md", out / "results.json"]
+    written[0].write_text(result.to_markdown())
+    written[1].write_text(result.to_json())
+    title = str(result.meta.get("data", ""))
+    figures = []
+    if result.explanations:
+        figures.append(
+            ("figure_grid.png", plot_grid(result.images, result.explanations, title=title))
+        )
+    if result.evaluated:
+        bars = plot_metric_bars(
+            result.summary(), result.evaluated, result.higher_is_better, title=title
+        )
+        figures.append(("metrics.png", bars))
+    if result.seconds:
+        figures.append(("timing.png", plot_costs(result.seconds, result.peak_memory, title=title)))
+    for name, fig in figures:
+        fig.savefig(out / name, dpi=110)
+        written.append(out / name)
+    return written

@@ -1,0 +1,313 @@
+"""The comparison runner: every explainer on the same samples, every metric that applies, cost.
+
+`compare(explainers, model, data)` explains the same `n` samples with each explainer (in
+batches), times the `attribute` calls, measures their peak memory, evaluates every applicable
+metric per sample and returns a `ComparisonResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from xai_gen._memory import PeakMemory
+from xai_gen.compare.data import Samples, read_samples
+from xai_gen.compare.explainers import make_explainers
+from xai_gen.compare.result import CONFIDENCE, ComparisonResult
+from xai_gen.explainer import Explainer, Explanation, _json_safe
+from xai_gen.metrics import METRICS, applicable, evaluate
+
+
+def sample_index(total: int, n: int | None, seed: int) -> Tensor:
+    """`min(n, total)` distinct indices drawn with `seed`, sorted (all of them for n=None).
+
+    Example:
+        >>> sample_index(10, 3, seed=0).tolist() == sample_index(10, 3, seed=0).tolist()
+        True
+    """
+    count = total if n is None else min(n, total)
+    return (
+        torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:count].sort().values
+    )
+
+
+def metric_names(metrics: str | Sequence[str]) -> list[str]:
+    """`"all"`, a comma-separated string or a list -> metric names, checked against `METRICS`."""
+    if metrics == "all":
+        names = list(METRICS)
+    elif isinstance(metrics, str):
+        names = [m.strip() for m in metrics.split(",") if m.strip()]
+    else:
+        names = list(metrics)
+    unknown = sorted(set(names) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
+    return names
+
+
+def _device_of(model: Any) -> torch.device:
+    if isinstance(model, torch.nn.Module):
+        for p in model.parameters():
+            return p.device
+    return torch.device("cpu")
+
+
+def _unique_keys(explainers: Sequence[Explainer]) -> list[str]:
+    keys: list[str] = []
+    for e in explainers:
+        key, i = e.name, 2
+        while key in keys:
+            key, i = f"{e.name}#{i}", i + 1
+        keys.append(key)
+    return keys
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """How each method is run and scored (the keyword arguments of `compare`)."""
+
+    metrics: list[str]
+    metric_options: Mapping[str, Mapping[str, Any]]
+    batch_size: int
+    expensive_n: int
+    figure_rows: int
+    strict: bool
+    progress: bool
+    label: str
+
+
+@dataclass
+class _MethodRun:
+    """The measurements of one method, gathered batch by batch."""
+
+    seconds: float = 0.0  # in attribute
+    total: float = 0.0  # attribute and metrics
+    peak: float = 0.0
+    values: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    shown: list[Explanation] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class _Runner:
+    """Runs one explainer over the samples in batches, timing it and scoring each batch."""
+
+    model: Any
+    samples: Samples
+    shared: dict[str, Any]  # non-tensor metric and explainer inputs (latent model, ...)
+    device: torch.device
+    settings: RunSettings
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def _fail(self, key: str, err: Exception) -> None:
+        if self.settings.strict:
+            raise err
+        self.errors[key] = f"{type(err).__name__}: {err}"
+
+    def run(self, key: str, explainer: Explainer, seed: int) -> _MethodRun | None:
+        """All batches of one method; None (and an entry in `errors`) if the explainer failed."""
+        s = self.settings
+        torch.manual_seed(seed)
+        run, count, started = _MethodRun(), len(self.samples.x), time.perf_counter()
+        bar = tqdm(total=count, desc=f"{s.label}{key}", disable=not s.progress)
+        try:
+            for start in range(0, count, s.batch_size):
+                batch = self.samples.batch(start, min(start + s.batch_size, count))
+                with PeakMemory(self.device) as mem:
+                    t0 = time.perf_counter()
+                    exp = explainer.attribute(self.model, batch.x, batch.target)
+                    run.seconds += time.perf_counter() - t0
+                run.peak = max(run.peak, mem.peak)
+                if sum(len(e) for e in run.shown) < s.figure_rows:
+                    run.shown.append(exp[: s.figure_rows].cpu())
+                self._score(run, key, explainer, exp, batch, max(0, s.expensive_n - start))
+                bar.update(len(batch.x))
+                bar.set_postfix_str(f"{run.seconds / (start + len(batch.x)):.3g} s/expl")
+        except Exception as err:  # noqa: BLE001 - one method's failure must not end the report
+            self._fail(key, err)
+            return None
+        finally:
+            bar.close()
+        run.total = time.perf_counter() - started
+        return run
+
+    def _score(
+        self,
+        run: _MethodRun,
+        key: str,
+        explainer: Explainer,
+        exp: Explanation,
+        batch: Samples,
+        quota: int,
+    ) -> None:
+        for metric in self.settings.metrics:
+            if f"{key}/{metric}" in self.errors:
+                continue
+            # Metrics that re-run the explainer (robustness, randomisation) cost as much as the
+            # explanation again per evaluation: they run on the first `quota` samples only.
+            k = min(len(exp), quota) if "explainer" in METRICS[metric].needs else len(exp)
+            if k == 0:
+                continue
+            part = exp if k == len(exp) else exp[:k]
+            available = {
+                **self.shared,
+                "explainer": explainer,
+                **{t: v[:k] for t, v in batch.truth.items()},
+                **self.settings.metric_options.get(metric, {}),
+            }
+            try:
+                if not applicable(metric, part, available):
+                    continue
+                value = evaluate(metric, self.model, part, **available)
+            except Exception as err:  # noqa: BLE001 - one metric's failure must not end the report
+                self._fail(f"{key}/{metric}", err)
+                continue
+            run.values.setdefault(metric, []).append(
+                value.detach().to("cpu", torch.float64).numpy()
+            )
+
+
+def _check_counts(n: int | None, batch_size: int, expensive_n: int, figure_rows: int) -> None:
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"n must be an int >= 1 or None, got {n!r}")
+    for arg, value, low in (
+        ("batch_size", batch_size, 1),
+        ("expensive_n", expensive_n, 0),
+        ("figure_rows", figure_rows, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{arg} must be a positive int, got {value!r}")
+
+
+def compare(
+    explainers: Sequence[Explainer | str],
+    model: Any,
+    data: Any,
+    metrics: str | Sequence[str] = "all",
+    n: int | None = 100,
+    seed: int = 0,
+    available: Mapping[str, Any] | None = None,
+    progress: bool = True,
+    *,
+    batch_size: int = 50,
+    expensive_n: int = 10,
+    metric_options: Mapping[str, Mapping[str, Any]] | None = None,
+    figure_rows: int = 6,
+    strict: bool = False,
+    name: str = "",
+) -> ComparisonResult:
+    """Explain the same samples with every explainer and score each with every applicable metric.
+
+    Per method: `attribute` runs on the `n` samples in batches of `batch_size` (explaining
+    `target` from a tuple, else the model's prediction); its wall time gives seconds per
+    explanation and its peak memory is measured with `xai_gen._memory.PeakMemory` (CUDA
+    allocator peak on GPU, sampled RSS growth on CPU); then every requested metric that
+    `xai_gen.metrics.applicable` allows is evaluated per sample. Metrics that re-run the
+    explainer (their `needs` include `"explainer"`, e.g. max sensitivity, randomisation) are
+    evaluated on the first `expensive_n` samples only. `torch.manual_seed(seed)` is set before
+    each method, so a run is reproducible.
+
+    Args:
+        explainers: `Explainer` instances, or registry names (built with `make_explainers` from
+            the non-tensor entries of `available`, e.g. `latent_model`).
+        model: the classifier explained by every method: `(N, C, H, W)` -> `(N, K)` or `(N,)`.
+        data: an `(x, targets)` tuple (`targets` as in Captum; None = predicted class), or a
+            data set following `xai_gen.compare.ComparisonData` (`.images`, optional `.masks`
+            and `.difference` as ground truth for the localisation metrics), such as
+            `mnist_5k().test` or `synthetic_cxr(...)`; for a data set the prediction is
+            explained.
+        metrics: `"all"`, a comma-separated string or a list of names in `xai_gen.metrics.METRICS`.
+        n: how many samples (drawn at random with `seed`, kept in data order); None = all.
+        seed: seed of the sample draw and of each method's run.
+        available: extra inputs of the metrics and explainers, e.g. `{"latent_model": lm}`.
+            Tensor values are per-sample ground truth aligned with `data` and are subset with it.
+        progress: show one tqdm bar per method.
+        batch_size: samples per `attribute` call.
+        expensive_n: samples for the metrics that re-run the explainer.
+        metric_options: metric name -> keyword options for that metric only, e.g.
+            `{"max_sensitivity": {"n_perturb_samples": 5}}`.
+        figure_rows: samples kept for `ComparisonResult.save`'s figure grid.
+        strict: re-raise an explainer's or a metric's error instead of recording it in
+            `ComparisonResult.errors` and going on.
+        name: label of the data set in the report.
+
+    Returns:
+        A `ComparisonResult`.
+
+    Example:
+        >>> import torch
+        >>> from xai_gen import SmallCNN
+        >>> torch.manual_seed(0) and None
+        >>> x, model = torch.rand(4, 1, 8, 8), SmallCNN(image_size=8, num_classes=3)
+        >>> r = compare(["saliency"], model, (x, None), metrics=[], n=4, progress=False)
+        >>> r.methods, r.values["saliency"], r.seconds["saliency"] > 0
+        (['saliency'], {}, True)
+    """
+    _check_counts(n, batch_size, expensive_n, figure_rows)
+    if not explainers:
+        raise ValueError("explainers must hold at least one Explainer or registry name")
+    samples, shared = read_samples(data, available or {})
+    names = metric_names(metrics)
+    options = dict(metric_options or {})
+    if set(options) - set(names):
+        raise ValueError(
+            f"metric_options name metric(s) {sorted(set(options) - set(names))} "
+            f"not in metrics {names}"
+        )
+    explainers = [
+        e if isinstance(e, Explainer) else make_explainers([e], {"progress": False, **shared})[0]
+        for e in explainers
+    ]
+    device = _device_of(model)
+    samples = samples.select(sample_index(len(samples.x), n, seed)).to(device)
+    count = len(samples.x)
+    settings = RunSettings(
+        metrics=names,
+        metric_options=options,
+        batch_size=batch_size,
+        expensive_n=expensive_n,
+        figure_rows=figure_rows,
+        strict=strict,
+        progress=progress,
+        label=f"{name}: " if name else "",
+    )
+    runner = _Runner(model=model, samples=samples, shared=shared, device=device, settings=settings)
+    started = time.perf_counter()
+    runs = {}
+    for key, explainer in zip(_unique_keys(explainers), explainers):
+        run = runner.run(key, explainer, seed)
+        if run is not None:
+            runs[key] = run
+    done = list(runs)
+    shown = {k: Explanation.cat(runs[k].shown)[:figure_rows] for k in done}
+    return ComparisonResult(
+        methods=done,
+        metrics=names,
+        higher_is_better={m: METRICS[m].higher_is_better for m in names},
+        values={k: {m: np.concatenate(v) for m, v in runs[k].values.items()} for k in done},
+        seconds={k: runs[k].seconds / count for k in done},
+        peak_memory={k: float(runs[k].peak) for k in done},
+        images=samples.x[:figure_rows].detach().cpu(),
+        explanations=shown,
+        errors=runner.errors,
+        meta={
+            "data": name or type(data).__name__,
+            "n": count,
+            "seed": seed,
+            "device": str(device),
+            "batch_size": batch_size,
+            "expensive_n": min(expensive_n, count),
+            "metric_options": _json_safe(options),
+            "memory": PeakMemory(device).description,
+            "confidence_interval": f"{CONFIDENCE:.0%} Student-t over samples",
+            "params": {k: shown[k].params for k in done},
+            "wall_seconds": time.perf_counter() - started,
+            "wall_seconds_per_method": {k: runs[k].total for k in done},
+        },
+    )
