@@ -70,7 +70,9 @@ class Samples:
         )
 
 
-def read_samples(data: Any, available: Mapping[str, Any]) -> tuple[Samples, dict[str, Any]]:
+def read_samples(
+    data: ComparisonData | tuple[Tensor, TargetLike], available: Mapping[str, Any]
+) -> tuple[Samples, dict[str, Any]]:
     """The samples of `data` (an `(images, labels)` tuple or a `ComparisonData`).
 
     Tensors in `available` are per-sample ground truth aligned with the data and join the

@@ -17,8 +17,9 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from xai_gen._checks import TargetLike
 from xai_gen._memory import PeakMemory
-from xai_gen.compare.data import Samples, read_samples
+from xai_gen.compare.data import ComparisonData, Samples, read_samples
 from xai_gen.compare.explainers import make_explainers
 from xai_gen.compare.result import CONFIDENCE, ComparisonResult
 from xai_gen.explainer import Explainer, Explanation, _json_safe
@@ -188,7 +189,7 @@ def _check_counts(n: int | None, batch_size: int, expensive_n: int, figure_rows:
 def compare(
     explainers: Sequence[Explainer | str],
     model: Any,
-    data: Any,
+    data: ComparisonData | tuple[Tensor, TargetLike],
     metrics: str | Sequence[str] = "all",
     n: int | None = 100,
     seed: int = 0,
