@@ -39,6 +39,16 @@ class ComparisonData(Protocol):
             relevance mass and rank accuracy).
         difference: optional `(N, C, H, W)` true difference map, e.g. diseased minus healthy
             (ground-truth correlation).
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Scans:  # your own data: masks known, no difference map
+        ...     images: Tensor
+        ...     masks: Tensor
+        >>> samples, _ = read_samples(Scans(torch.zeros(2, 1, 8, 8), torch.ones(2, 1, 8, 8)), {})
+        >>> sorted(samples.truth)
+        ['masks']
     """
 
     images: Tensor
