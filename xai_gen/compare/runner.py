@@ -85,7 +85,7 @@ class RunSettings:
 
 
 @dataclass
-class _MethodRun:
+class _MethodMeasurements:
     """The measurements of one method, gathered batch by batch."""
 
     seconds: float = 0.0  # in attribute
@@ -111,11 +111,11 @@ class _Runner:
             raise err
         self.errors[key] = f"{type(err).__name__}: {err}"
 
-    def run(self, key: str, explainer: Explainer, seed: int) -> _MethodRun | None:
+    def run(self, key: str, explainer: Explainer, seed: int) -> _MethodMeasurements | None:
         """All batches of one method; None (and an entry in `errors`) if the explainer failed."""
         s = self.settings
         torch.manual_seed(seed)
-        run, count, started = _MethodRun(), len(self.samples.x), time.perf_counter()
+        run, count, started = _MethodMeasurements(), len(self.samples.x), time.perf_counter()
         bar = tqdm(total=count, desc=f"{s.label}{key}", disable=not s.progress)
         try:
             for start in range(0, count, s.batch_size):
@@ -140,7 +140,7 @@ class _Runner:
 
     def _score(
         self,
-        run: _MethodRun,
+        run: _MethodMeasurements,
         key: str,
         explainer: Explainer,
         exp: Explanation,
