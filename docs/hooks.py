@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from xai_gen.compare.report import markdown_table
+
 #: Modules whose `__all__` is the public API, in the order the reference lists them.
 PUBLIC_MODULES = (
     "xai_gen",
@@ -134,8 +136,6 @@ def reference_pages(symbols: list[Symbol]) -> dict[str, str]:
             also += f"\n\nIts public names: [`{target}` in the API reference](index.md#{anchor})."
             target += "\n    options:\n      members: false"
         pages[s.page] = f"---\ntitle: {s.name}\n---\n\n::: {target}{also}\n"
-    from xai_gen.compare.report import markdown_table
-
     rows = ["# API reference", "", _INDEX_INTRO, ""]
     for module in dict.fromkeys(s.module for s in symbols):
         table = []
@@ -234,7 +234,6 @@ def _where(obj: Any) -> str:
 
 def explainers_table() -> str:
     """Registered explainers: name, class, constructor defaults."""
-    from xai_gen.compare.report import markdown_table
     from xai_gen.explainer import explainer_class, list_explainers
 
     rows = []
@@ -250,7 +249,6 @@ def explainers_table() -> str:
 
 def metrics_table() -> str:
     """The metric registry: name, category, direction, what it needs."""
-    from xai_gen.compare.report import markdown_table
     from xai_gen.metrics import METRICS
 
     rows = []
@@ -287,8 +285,6 @@ def _attribute_docs(cls: type) -> dict[str, str]:
 
 
 def _config_table(cls: type, names: list[str], docs: dict[str, str]) -> str:
-    from xai_gen.compare.report import markdown_table
-
     defaults = {f.name: f for f in dataclasses.fields(cls)}
     rows = []
     for name in names:
