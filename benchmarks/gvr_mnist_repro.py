@@ -53,7 +53,7 @@ def _timed(gvr: xg.GVR, model: torch.nn.Module, x: Tensor, **kw: Any) -> tuple[E
     start = time.perf_counter()
     exp = gvr.attribute(model, x, **kw)
     seconds = time.perf_counter() - start
-    final = exp.extras["probabilities"].argmax(dim=1)
+    final = exp.extras["final_probabilities"].argmax(dim=1)
     stats = {
         "n": len(exp),
         "success_rate": round(float(exp.success.float().mean()), 4),
@@ -75,7 +75,7 @@ def nine_to_four(gvr: xg.GVR, model: torch.nn.Module, nines: Tensor) -> tuple[Ex
     paper's Fig. 6) and the statistics of both runs.
     """
     exp, stats = _timed(gvr, model, nines, target=9, contrast=4)
-    final = exp.extras["probabilities"].argmax(dim=1)
+    final = exp.extras["final_probabilities"].argmax(dim=1)
     others = Counter(final[exp.success & (final != 4)].tolist())
     stats["other_digits"] = {str(k): v for k, v in sorted(others.items())}
     to_four, by_contrast = _timed(gvr, model, nines, target=9, contrast=4, stop="contrast")
@@ -100,7 +100,7 @@ def comparison_figure(model: torch.nn.Module, exp: Explanation, rows: list[int])
         show_image(axes[r, 1], exp.counterfactuals[i], titles[1])
         overlay(axes[r, 2], x[r], saliency[r], title=titles[2])
         overlay(axes[r, 3], x[r], occlusion[r], signed=True, title=titles[3])
-        axes[r, 1].set_xlabel(f"steps {int(exp.steps[i])}, P(9) {float(exp.extras['probabilities'][i, 9]):.2f}",
+        axes[r, 1].set_xlabel(f"steps {int(exp.steps[i])}, P(9) {float(exp.extras['final_probabilities'][i, 9]):.2f}",
                               fontsize=7)
     return fig
 

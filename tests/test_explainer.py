@@ -14,10 +14,10 @@ from xai_gen.explainer import Explainer, register_explainer
 class GradientTimesOne(Explainer):
     """Plain input gradient of the target logit: enough to exercise the base class."""
 
-    def __init__(self, scale: float = 1.0) -> None:
-        super().__init__(scale=scale)
+    scale: float = 1.0
 
-    def _explain(self, model, x, target, scale):
+    def _explain(self, model, x, target):
+        scale = self.scale
         x = x.detach().requires_grad_(True)
         out = model(x)
         y = out.reshape(len(x), -1)[:, 0] if target is None else out.gather(1, target[:, None])

@@ -80,7 +80,7 @@ def test_stop_fires_when_the_prediction_crosses_the_cutoff(path):
         steps, z_star, stopped = manual_run(h, CLASSES, Z[i], objective)
         assert stopped and int(exp.steps[i]) == steps > 0
         torch.testing.assert_close(exp.extras["latents"][i], z_star, atol=1e-5, rtol=0)
-    p_final = exp.extras["probabilities"].gather(1, exp.targets[:, None]).squeeze(1)
+    p_final = exp.extras["final_probabilities"].gather(1, exp.targets[:, None]).squeeze(1)
     assert (p_final < 0.5).all()
     # One step fewer and no sample has crossed yet.
     short = gvr().attribute(model, CLASSES.images(Z), max_steps=int(exp.steps.min()) - 1)
@@ -93,7 +93,7 @@ def test_stopped_samples_are_frozen_while_others_run():
     alone = gvr().attribute(CLASSES.latent_classifier, x[:1])
     assert int(both.steps[1]) > int(both.steps[0]) + 5  # the fast one sat out many steps
     assert int(both.steps[0]) == int(alone.steps[0])
-    for key in ("latents", "probabilities"):
+    for key in ("latents", "final_probabilities"):
         torch.testing.assert_close(both.extras[key][0], alone.extras[key][0], atol=1e-6, rtol=0)
     torch.testing.assert_close(both.attributions[0], alone.attributions[0], atol=1e-6, rtol=0)
 
@@ -166,7 +166,7 @@ def test_regression_algorithm_1_both_directions(direction, cutoff, squeeze):
         model, REGRESSION.images(z)
     )
     assert exp.targets is None and exp.contrasts is None
-    y = exp.extras["probabilities"]
+    y = exp.extras["final_probabilities"]
     assert y.shape == (2,) and exp.success.all()
     assert ((y < cutoff) if direction == "decrease" else (y > cutoff)).all()
     h = REGRESSION.latent_classifier.forward_latent

@@ -49,6 +49,8 @@ def _counterfactual_explanation(setting: dict, params: dict) -> xg.Explanation:
         steps=torch.tensor([3, 40]),
         contrasts=torch.tensor([7, 7]),
         extras={"latents": torch.ones(N, 4), "latents_start": torch.zeros(N, 4)},
+        # As GVR declares it: "contrast" only when it was asked to reach a class.
+        parts={"counterfactual"} | ({"contrast"} if params.get("contrast") is not None else set()),
     )
 
 

@@ -108,7 +108,7 @@ def test_conditional_gan_learns_the_class_from_the_frozen_classifier():
     x = images(6, 2)
     with torch.no_grad():
         start = F.mse_loss(cond.reconstruct(x), x, reduction="none").flatten(1).mean(1)
-    z = cond.invert(x, clf, steps=30, lam=0.1)
+    z = cond.invert(x, classifier=clf, steps=30, lam=0.1)
     with torch.no_grad():
         refined = F.mse_loss(cond.decode(z), x, reduction="none").flatten(1).mean(1)
     assert refined.mean() < start.mean()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "PARTS",
     "Explainer",
     "Explanation",
     "get_explainer",
@@ -46,6 +47,18 @@ _TENSOR_FIELDS = (
     "steps",
     "contrasts",
 )
+
+#: The parts an explanation can declare (`Explanation.parts`), and the fields each part
+#: guarantees are set. Metrics decide what applies from these, never from a method's settings.
+PARTS: dict[str, tuple[str, ...]] = {
+    # Images moved across the decision boundary (GVR, latent traversal).
+    "counterfactual": ("counterfactuals",),
+    # Frames along a latent path with the model's probability of the target per frame.
+    "traversal": ("frames", "probabilities"),
+    # `contrasts` are classes the explanation was asked to reach: a counterfactual is valid
+    # when the model predicts its contrast, not merely any other class.
+    "contrast": ("contrasts",),
+}
 
 
 def _json_safe(value: Any) -> Any:
@@ -80,6 +93,9 @@ class Explanation:
         contrasts: `(N,)` long, the contrast class per sample (GVR).
         seconds: wall time of the `attribute` call.
         extras: further per-sample tensors a method reports (e.g. `"monotonicity"`).
+        parts: the declared parts (keys of `PARTS`): `"counterfactual"` (`counterfactuals`
+            set), `"traversal"` (`frames` and `probabilities` set), `"contrast"` (`contrasts`
+            are the classes the explanation was asked to reach). Saved with the explanation.
 
     Example:
         >>> import torch
@@ -101,6 +117,13 @@ class Explanation:
     contrasts: Tensor | None = None
     seconds: float = 0.0
     extras: dict[str, Tensor] = field(default_factory=dict)
+    parts: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        self.parts = frozenset(self.parts)
+        unknown = sorted(self.parts - set(PARTS))
+        if unknown:
+            raise ValueError(f"parts {unknown} are not known; known parts: {sorted(PARTS)}")
 
     def __len__(self) -> int:
         return self.attributions.shape[0]
@@ -203,7 +226,12 @@ class Explanation:
         # Copies: fields may share memory (e.g. an extra that is a view of `success`), which
         # safetensors refuses to write.
         tensors = {k: torch.tensor(v) for k, v in self.numpy().items()}
-        meta = {"method": self.method, "params": _json_safe(self.params), "seconds": self.seconds}
+        meta = {
+            "method": self.method,
+            "params": _json_safe(self.params),
+            "seconds": self.seconds,
+            "parts": sorted(self.parts),
+        }
         return save_tensors(path, tensors, kind="explanation", meta=meta)
 
     @classmethod
@@ -213,7 +241,12 @@ class Explanation:
         kwargs: dict[str, Any] = {n: tensors.get(n) for n in _TENSOR_FIELDS}
         extras = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith("extras.")}
         return cls(
-            method=meta["method"], params=meta["params"], seconds=meta["seconds"], extras=extras, **kwargs
+            method=meta["method"],
+            params=meta["params"],
+            seconds=meta["seconds"],
+            extras=extras,
+            parts=frozenset(meta.get("parts", ())),  # files written before parts existed have none
+            **kwargs,
         )
 
 
@@ -227,57 +260,92 @@ def _layout(e: Explanation) -> frozenset[str]:
 class Explainer(ABC):
     """Base class of every explainer.
 
-    The constructor holds the method's hyper-parameters; `attribute` validates the input,
-    keeps the model untouched (train/eval mode, `requires_grad`, `.grad`), resolves
-    Captum-style targets and times the call. Subclasses implement `_explain` and register
-    themselves with `@register_explainer("name")`.
+    A subclass declares its hyper-parameters once, as annotated class attributes: every
+    subclass is made a dataclass, so they become constructor arguments (in declaration order,
+    base fields first), `params` and the `repr`. `__post_init__` is the one validator; it runs
+    on construction and again on the copy that `attribute(..., **overrides)` makes, so a
+    per-call value is checked exactly like a constructor value. `_explain` reads the settings
+    from `self`.
 
-    Keyword arguments of `_explain` after `target` are the method's parameters: constructor
-    values are their defaults and `attribute(..., **overrides)` can change them per call.
+    `attribute` validates the input, keeps the model untouched (train/eval mode,
+    `requires_grad`, `.grad`), resolves Captum-style targets and times the call. Subclasses
+    implement `_explain`, declare what their explanations provide in `provides` (keys of
+    `PARTS`) and register themselves with `@register_explainer("name")`.
+
+    Example:
+        >>> import torch
+        >>> class Scaled(Explainer):
+        ...     scale: float = 1.0
+        ...     def _explain(self, model, x, target):
+        ...         return self.scale * x
+        >>> Scaled(2.0), Scaled(2.0).attribute(torch.nn.Flatten(), torch.ones(1, 1, 1, 1), scale=3.0).params
+        (Scaled(scale=2.0), {'scale': 3.0})
     """
 
     name: ClassVar[str] = ""
+    #: Parts (keys of `PARTS`) that every explanation of this explainer declares.
+    provides: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, **params: Any) -> None:
-        self._params = params
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Identity equality and hashing (an explainer holds models), our own `repr`.
+        dataclasses.dataclass(cls, eq=False, repr=False)
+        unknown = sorted(set(cls.provides) - set(PARTS))
+        if unknown:
+            raise ValueError(f"{cls.__name__}.provides names unknown parts {unknown}; known: {sorted(PARTS)}")
 
     @property
     def params(self) -> dict[str, Any]:
-        """The constructor's hyper-parameters."""
-        return dict(self._params)
+        """The hyper-parameters, by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={_json_safe(v)!r}" for k, v in self._params.items())
+        args = ", ".join(f"{k}={_json_safe(v)!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({args})"
+
+    @classmethod
+    def example_settings(cls, regression: bool = False) -> dict[str, Any]:
+        """Small, fast settings that still run the whole method, for examples and smoke tests.
+
+        Models the explainer needs (fields without a default, such as a `latent_model`) are
+        not included: the caller supplies them.
+
+        Args:
+            regression: settings for a model with one output `(N,)`/`(N, 1)` rather than logits.
+
+        Returns:
+            Constructor arguments (empty: the defaults are already fast).
+        """
+        return {}
 
     def check_inputs(self, x: Tensor) -> None:  # noqa: B027 - optional hook
         """Hook for method-specific input checks (e.g. the LatentModel's image shape)."""
 
     @abstractmethod
-    def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None, **params: Any) -> Tensor | Explanation:
-        """Compute attributions for a validated batch.
+    def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Tensor | Explanation:
+        """Compute attributions for a validated batch, with the settings held by `self`.
 
         Args:
             model: the model, in eval mode with frozen parameters.
             x: `(N, C, H, W)` finite floating tensor.
             target: `(N,)` long class per sample, or None for a regression output.
-            **params: the merged hyper-parameters.
 
         Returns:
             `(N, C, H, W)` attributions, or a full `Explanation`.
         """
 
-    def _merge(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        sig = inspect.signature(self._explain)
-        accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-        allowed = {n for n in sig.parameters if n not in ("model", "x", "target")}
-        unknown = set(overrides) - allowed
-        if unknown and not accepts_any:
+    def _with(self, overrides: dict[str, Any]) -> Explainer:
+        """This explainer, or a validated copy with `overrides` applied (self is unchanged)."""
+        if not overrides:
+            return self
+        accepted = sorted(f.name for f in fields(self) if f.init)  # type: ignore[arg-type]
+        unknown = sorted(set(overrides) - set(accepted))
+        if unknown:
             raise TypeError(
-                f"{type(self).__name__}.attribute() got unknown argument(s) {sorted(unknown)}; "
-                f"accepted: {sorted(allowed)}"
+                f"{type(self).__name__}.attribute() got unknown argument(s) {unknown}; "
+                f"accepted: {accepted}"
             )
-        return {**self._params, **overrides}
+        return dataclasses.replace(self, **overrides)  # type: ignore[type-var]
 
     def attribute(
         self,
@@ -309,8 +377,8 @@ class Explainer(ABC):
         if not callable(model):
             raise TypeError(f"model must be a callable nn.Module, got {type(model).__name__}")
         x, _ = check_images(x)
-        self.check_inputs(x)
-        params = self._merge(overrides)
+        run = self._with(overrides)
+        run.check_inputs(x)
         n = x.shape[0]
         start = time.perf_counter()
         # One hygiene context for the probe and the method: entering it walks every module and
@@ -331,14 +399,24 @@ class Explainer(ABC):
             targets = resolve_target(target, n, k, predicted, scalar_output=probe.dim() == 1)
             if targets is not None:
                 targets = targets.to(x.device)
-            result = self._explain(model, x, targets, **params)
+            result = run._explain(model, x, targets)
         if isinstance(result, Tensor):
             result = Explanation(attributions=result, inputs=x, targets=targets, method=self.name)
         result.attributions = result.attributions.detach().to(device=x.device, dtype=x.dtype)
         result.method = self.name
-        result.params = _json_safe(params)
+        result.params = _json_safe(run.params)
+        result.parts = result.parts | run.provides
+        _check_parts(result)
         result.seconds = time.perf_counter() - start
         return result
+
+
+def _check_parts(e: Explanation) -> None:
+    """An explainer's declared parts must come with their fields: metrics rely on them."""
+    for part in sorted(e.parts):
+        unset = [f for f in PARTS[part] if getattr(e, f) is None]
+        if unset:
+            raise RuntimeError(f"explainer {e.method!r} declares part {part!r} but left {unset} unset")
 
 
 _REGISTRY: dict[str, type[Explainer]] = {}
@@ -388,6 +466,19 @@ def get_explainer(name: str, **params: Any) -> Explainer:
     if name not in _REGISTRY:
         raise ValueError(f"unknown explainer {name!r}; registered: {sorted(_REGISTRY)}")
     return _REGISTRY[name](**params)
+
+
+def bundled_explainers() -> tuple[str, ...]:
+    """Names of the explainers shipped in `xai_gen.explainers`: attribution methods first, then
+    the generative ones (whose explanations declare parts), alphabetically within each.
+
+    Example:
+        >>> bundled_explainers()[-2:]
+        ('gvr', 'latent_traversal')
+    """
+    _load_builtins()
+    ours = [n for n in _REGISTRY if _REGISTRY[n].__module__.startswith("xai_gen.explainers.")]
+    return tuple(sorted(ours, key=lambda n: (bool(_REGISTRY[n].provides), n)))
 
 
 def explainer_class(name: str) -> type[Explainer]:

@@ -37,18 +37,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from xai_gen.explainer import list_explainers
+from xai_gen.explainer import bundled_explainers, list_explainers
 
-#: The seven bundled explainers in the papers' column order: what `--methods all` means.
-ALL_METHODS = (
-    "saliency",
-    "integrated_gradients",
-    "occlusion",
-    "gradcam",
-    "lime",
-    "gvr",
-    "latent_traversal",
-)
+#: What `--methods all` means: every explainer bundled with xai-gen (see `bundled_explainers`).
+ALL_METHODS = bundled_explainers()
 #: Data sets the commands know, and the sub-folder of `--cache-dir` each bundle is cached in.
 DATASETS = {"mnist": "mnist", "synthetic-cxr": "synthetic-cxr"}
 #: Per-method constructor settings of the commands (see the module docstring).

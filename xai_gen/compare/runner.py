@@ -23,7 +23,7 @@ from xai_gen.compare.data import ComparisonData, Samples, read_samples
 from xai_gen.compare.explainers import make_explainers
 from xai_gen.compare.result import CONFIDENCE, ComparisonResult
 from xai_gen.explainer import Explainer, Explanation, _json_safe
-from xai_gen.metrics import METRICS, applicable, evaluate
+from xai_gen.metrics import METRICS, applicable, check_options, evaluate
 
 
 def sample_index(total: int, n: int | None, seed: int) -> Tensor:
@@ -232,7 +232,8 @@ def compare(
         batch_size: samples per `attribute` call.
         expensive_n: samples for the metrics that re-run the explainer.
         metric_options: metric name -> keyword options for that metric only, e.g.
-            `{"max_sensitivity": {"n_perturb_samples": 5}}`.
+            `{"max_sensitivity": {"n_perturb_samples": 5}}`; an option the metric does not
+            take is a `TypeError` naming the accepted ones.
         figure_rows: samples kept for `ComparisonResult.save`'s figure grid.
         strict: re-raise an explainer's or a metric's error instead of recording it in
             `ComparisonResult.errors` and going on.
@@ -261,6 +262,8 @@ def compare(
             f"metric_options name metric(s) {sorted(set(options) - set(names))} "
             f"not in metrics {names}"
         )
+    for metric, metric_opts in options.items():
+        check_options(metric, metric_opts)
     explainers = [
         e if isinstance(e, Explainer) else make_explainers([e], {"progress": False, **shared})[0]
         for e in explainers

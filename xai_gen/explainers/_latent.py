@@ -9,12 +9,19 @@ from xai_gen.latent.model import LatentModel
 
 
 class LatentExplainer(Explainer):
-    """An `Explainer` whose constructor holds a `latent_model` and whose inputs must fit it."""
+    """An `Explainer` whose first setting is a `latent_model` and whose inputs must fit it.
 
-    @property
-    def latent_model(self) -> LatentModel:
-        """The latent model the explainer walks in."""
-        return self._params["latent_model"]
+    Attributes:
+        latent_model: the `LatentModel` the explainer walks in.
+    """
+
+    latent_model: LatentModel
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.latent_model, LatentModel):
+            raise TypeError(
+                f"latent_model must be a xai_gen.LatentModel, got {type(self.latent_model).__name__}"
+            )
 
     def check_inputs(self, x: Tensor) -> None:
         """`x: (N, C, H, W)` must have the latent model's image shape."""

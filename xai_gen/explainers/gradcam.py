@@ -94,37 +94,25 @@ class GradCAM(Explainer):
         torch.Size([2, 3, 8, 8])
     """
 
-    def __init__(
-        self, layer: LayerLike = "auto", relu: bool = False, interpolate_mode: str = "bilinear"
-    ) -> None:
-        _check_mode(interpolate_mode)
-        super().__init__(layer=layer, relu=relu, interpolate_mode=interpolate_mode)
+    layer: LayerLike = "auto"
+    relu: bool = False
+    interpolate_mode: str = "bilinear"
 
-    def _explain(
-        self,
-        model: Callable[[Tensor], Tensor],
-        x: Tensor,
-        target: Tensor | None,
-        layer: LayerLike,
-        relu: bool,
-        interpolate_mode: str,
-    ) -> Tensor:
-        module = resolve_layer(model, layer)
+    def __post_init__(self) -> None:
+        if self.interpolate_mode not in INTERPOLATE_MODES:
+            raise ValueError(f"interpolate_mode must be one of {INTERPOLATE_MODES}, got {self.interpolate_mode!r}")
+
+    def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Tensor:
+        module = resolve_layer(model, self.layer)
         # Parameters are frozen here (see `_hygiene.preserved`); Captum still gets the layer's
         # gradients because it marks the hooked layer output as requiring grad.
         cam = LayerGradCam(model, module).attribute(
-            x.detach(), target=target, relu_attributions=bool(relu)
+            x.detach(), target=target, relu_attributions=bool(self.relu)
         )
         if cam.dim() != 4:
             raise ValueError(
                 f"layer {type(module).__name__} must output (N, C, h, w) feature maps, "
                 f"Grad-CAM got shape {tuple(cam.shape)}"
             )
-        cam = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), _check_mode(interpolate_mode))
+        cam = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), self.interpolate_mode)
         return cam.expand(-1, x.shape[1], -1, -1).contiguous()
-
-
-def _check_mode(mode: object) -> str:
-    if mode not in INTERPOLATE_MODES:
-        raise ValueError(f"interpolate_mode must be one of {INTERPOLATE_MODES}, got {mode!r}")
-    return mode

@@ -6,7 +6,7 @@ crossed a cutoff. The rationale is the pixel difference `g(z0) - g(z*)` between 
 reconstruction and the counterfactual `g(z*)`.
 
 The paper's pseudo-code boxes contradict its text; this module implements the text, as
-DESIGN §3 decides:
+follows (the boxes contradict the text, which states the method):
 
 * Algorithm 1 (regression) writes `until y > rho` while the text *minimises* the prediction
   ("a different prediction from the initial representation"). Here the direction is explicit:
@@ -46,31 +46,6 @@ ContrastLike = int | Sequence[int] | Sequence[Sequence[int]] | Tensor | None
 #: `crit(out, cols) -> (objective, done, record)` for a chunk of running rows; `cols` holds
 #: their `"target"` and `"contrast"` columns `(A, 1)` (empty for a regression output).
 Criterion = Callable[[Tensor, dict[str, Tensor]], tuple[Tensor, Tensor, Tensor]]
-
-
-def _check_settings(
-    latent_model: Any,
-    gamma: float,
-    lr: float,
-    max_steps: int,
-    beta: float,
-    direction: str,
-    stop: str,
-) -> None:
-    """Validate the hyper-parameters (constructor and per-call overrides alike)."""
-    if not isinstance(latent_model, LatentModel):
-        raise TypeError(f"latent_model must be a xai_gen.LatentModel, got {type(latent_model).__name__}")
-    for name, value in (("gamma", gamma), ("beta", beta)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
-        raise ValueError(f"lr must be a number > 0, got {lr!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 0:
-        raise ValueError(f"max_steps must be an int >= 0, got {max_steps!r}")
-    if direction not in ("decrease", "increase"):
-        raise ValueError(f"direction must be 'decrease' or 'increase', got {direction!r}")
-    if stop not in ("target", "contrast"):
-        raise ValueError(f"stop must be 'target' or 'contrast', got {stop!r}")
 
 
 def _as_index_tensor(value: Any, name: str) -> Tensor:
@@ -396,13 +371,16 @@ class GVR(LatentExplainer):
       Fig. 4); negative = what the counterfactual had to add (orange).
     * `counterfactuals (R, C, H, W)`: `g(z*)`; `success (R,)` bool: the stop criterion fired;
       `steps (R,)` long: Adam steps taken; `contrasts (R,)` long (None for regression).
-    * `extras`: `"reconstructions"` `g(z0)`, `"probabilities"` the final softmax `(R, K)` (or
-      final outputs `(R,)` for regression) of `h(z*)`, `"latents"` `z*` and `"latents_start"`
+    * `parts`: `{"counterfactual"}`, plus `"contrast"` when `contrast` or `stop="contrast"`
+      asked for a class to reach (then a counterfactual is valid only as that class).
+    * `extras`: `"reconstructions"` `g(z0)`, `"final_probabilities"` the final softmax `(R, K)`
+      (or final outputs `(R,)` for regression) of `h(z*)` (not the `probabilities` field, which
+      is a traversal curve), `"latents"` `z*` and `"latents_start"`
       `z0` `(R, latent_dim)`, `"nonfinite"` `(R,)` bool: the optimisation produced NaN/inf, the
       sample was frozen at its last finite latent with `success=False` (and a warning);
       `"decoded_probabilities"` and `"decoded_success"`: the same for the model run on the
-      counterfactual *image* `g(z*)`. For an image classifier they equal `probabilities` and
-      `success`; for a `LatentClassifier`, whose criterion is evaluated on codes as in the
+      counterfactual *image* `g(z*)`. For an image classifier they equal `final_probabilities`
+      and `success`; for a `LatentClassifier`, whose criterion is evaluated on codes as in the
       paper, the image is re-encoded, `h(f(g(z*)))`, and a latent-space success need not
       survive the round trip (with a fast MNIST autoencoder most do not: see
       `benchmarks/gvr_mnist_repro.py`).
@@ -428,51 +406,42 @@ class GVR(LatentExplainer):
         True
     """
 
-    def __init__(
-        self,
-        latent_model: LatentModel,
-        gamma: float = 0.1,
-        lr: float = 0.1,
-        max_steps: int = 500,
-        beta: float = 1.0,
-        cutoff: float | None = None,
-        direction: str = "decrease",
-        stop: str = "target",
-        contrast: ContrastLike = None,
-        progress: bool = True,
-    ) -> None:
-        _check_settings(latent_model, gamma, lr, max_steps, beta, direction, stop)
-        super().__init__(
-            latent_model=latent_model,
-            gamma=gamma,
-            lr=lr,
-            max_steps=max_steps,
-            beta=beta,
-            cutoff=cutoff,
-            direction=direction,
-            stop=stop,
-            contrast=contrast,
-            progress=progress,
-        )
+    provides = frozenset({"counterfactual"})
 
-    def _explain(
-        self,
-        model: Callable[[Tensor], Tensor],
-        x: Tensor,
-        target: Tensor | None,
-        latent_model: LatentModel,
-        gamma: float,
-        lr: float,
-        max_steps: int,
-        beta: float,
-        cutoff: float | None,
-        direction: str,
-        stop: str,
-        contrast: ContrastLike,
-        progress: bool,
-    ) -> Explanation:
-        _check_settings(latent_model, gamma, lr, max_steps, beta, direction, stop)
-        lm = latent_model
+    gamma: float = 0.1
+    lr: float = 0.1
+    max_steps: int = 500
+    beta: float = 1.0
+    cutoff: float | None = None
+    direction: str = "decrease"
+    stop: str = "target"
+    contrast: ContrastLike = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name, value in (("gamma", self.gamma), ("beta", self.beta)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        lr = self.lr
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
+            raise ValueError(f"lr must be a number > 0, got {lr!r}")
+        steps = self.max_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"max_steps must be an int >= 0, got {steps!r}")
+        if self.direction not in ("decrease", "increase"):
+            raise ValueError(f"direction must be 'decrease' or 'increase', got {self.direction!r}")
+        if self.stop not in ("target", "contrast"):
+            raise ValueError(f"stop must be 'target' or 'contrast', got {self.stop!r}")
+
+    @classmethod
+    def example_settings(cls, regression: bool = False) -> dict[str, Any]:
+        """Five steps, no progress bar; for a regression output a cutoff never reached, so
+        every step runs."""
+        return {"max_steps": 5, "progress": False, **({"cutoff": -1e6} if regression else {})}
+
+    def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Explanation:
+        lm = self.latent_model
         x = lm.check_images(x)
         param = next(lm.parameters(), None)
         if param is not None and param.device != x.device:
@@ -488,22 +457,20 @@ class GVR(LatentExplainer):
             own = head is not None and getattr(model, "latent_model", None) is lm
             out_x = head(z_in) if own else _chunked(model, xin)
             if out_x.dim() == 1 or out_x.shape[1] == 1:
-                crit, cols, rows, contrasts = self._regression_setup(cutoff, direction, stop, contrast)
+                crit, cols, rows, contrasts = self._regression_setup()
             else:
                 if target is None:  # attribute() resolves it; direct callers may not
                     target = out_x.argmax(1)
-                crit, cols, rows, contrasts = self._class_setup(
-                    target, out_x.softmax(1), beta, cutoff, direction, stop, contrast
-                )
+                crit, cols, rows, contrasts = self._class_setup(target, out_x.softmax(1))
             z0 = z_in[rows] if rows is not None else z_in
             g0 = _chunked(lm.decode, z0)
 
             def classify(image: Tensor | None, z: Tensor) -> Tensor:
                 return head(z) if head is not None else model(image)
 
-            run = _Run(lm, classify, head is None, z0, g0, crit, cols, float(gamma), float(lr))
+            run = _Run(lm, classify, head is None, z0, g0, crit, cols, float(self.gamma), float(self.lr))
             with torch.enable_grad():
-                res = _optimise(run, max_steps, progress)
+                res = _optimise(run, self.max_steps, self.progress)
             counterfactuals = _chunked(lm.decode, res.latents)
             if head is None:  # the criterion was evaluated on the decoded image already
                 decoded, decoded_success = res.record, res.success
@@ -530,9 +497,11 @@ class GVR(LatentExplainer):
             success=res.success,
             steps=res.steps,
             contrasts=contrasts,
+            # Asked for a class to reach: validity then means reaching it.
+            parts=frozenset({"contrast"}) if contrasts is not None and self._contrastive else frozenset(),
             extras={
                 "reconstructions": g0.to(x.dtype),
-                "probabilities": res.record,
+                "final_probabilities": res.record,
                 "latents": res.latents,
                 "latents_start": z0,
                 "nonfinite": res.nonfinite,
@@ -541,10 +510,12 @@ class GVR(LatentExplainer):
             },
         )
 
-    @staticmethod
-    def _regression_setup(
-        cutoff: float | None, direction: str, stop: str, contrast: ContrastLike
-    ) -> tuple[Criterion, dict[str, Tensor], None, None]:
+    @property
+    def _contrastive(self) -> bool:
+        return self.contrast is not None or self.stop == "contrast"
+
+    def _regression_setup(self) -> tuple[Criterion, dict[str, Tensor], None, None]:
+        cutoff = self.cutoff
         if cutoff is None:
             raise ValueError(
                 "cutoff is required for a regression output (Algorithm 1): the decision threshold "
@@ -552,30 +523,21 @@ class GVR(LatentExplainer):
             )
         if isinstance(cutoff, bool) or not isinstance(cutoff, int | float) or not math.isfinite(cutoff):
             raise ValueError(f"cutoff must be a finite number, got {cutoff!r}")
-        if contrast is not None:
+        if self.contrast is not None:
             raise ValueError("contrast applies to a classifier (N, K) output; this model has one output")
-        if stop != "target":
+        if self.stop != "target":
             raise ValueError("stop='contrast' applies to a classifier (N, K) output; this model has one output")
-        return _regression_criterion(float(cutoff), direction), {}, None, None
+        return _regression_criterion(float(cutoff), self.direction), {}, None, None
 
-    @staticmethod
-    def _class_setup(
-        target: Tensor,
-        probs: Tensor,
-        beta: float,
-        cutoff: float | None,
-        direction: str,
-        stop: str,
-        contrast: ContrastLike,
-    ) -> tuple[Criterion, dict[str, Tensor], Tensor, Tensor]:
-        if direction != "decrease":
+    def _class_setup(self, target: Tensor, probs: Tensor) -> tuple[Criterion, dict[str, Tensor], Tensor, Tensor]:
+        if self.direction != "decrease":
             raise ValueError(
                 "direction applies to a regression output; for a classifier the probability of "
                 "target is always decreased (choose target and contrast instead)"
             )
-        cutoff = 0.5 if cutoff is None else cutoff
+        cutoff = 0.5 if self.cutoff is None else self.cutoff
         if isinstance(cutoff, bool) or not isinstance(cutoff, int | float) or not 0 < cutoff <= 1:
             raise ValueError(f"cutoff must be a probability in (0, 1] for a classifier, got {cutoff!r}")
-        rows, contrasts = _resolve_contrast(contrast, target, probs)
+        rows, contrasts = _resolve_contrast(self.contrast, target, probs)
         cols = {"target": target[rows][:, None], "contrast": contrasts[:, None]}
-        return _class_criterion(float(beta), float(cutoff), stop), cols, rows, contrasts
+        return _class_criterion(float(self.beta), float(cutoff), self.stop), cols, rows, contrasts

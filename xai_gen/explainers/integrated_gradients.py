@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from captum.attr import IntegratedGradients as _CaptumIG
 from torch import Tensor
@@ -12,12 +13,6 @@ from xai_gen.explainers._captum import BaselineLike, as_baseline, positive_int
 
 #: The path-integral rules Captum implements.
 METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
-
-
-def _check_method(method: object) -> str:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    return method
 
 
 @register_explainer("integrated_gradients")
@@ -53,37 +48,28 @@ class IntegratedGradients(Explainer):
         True
     """
 
-    def __init__(
-        self,
-        n_steps: int = 50,
-        method: str = "gausslegendre",
-        baseline: BaselineLike = 0.0,
-        internal_batch_size: int | None = None,
-    ) -> None:
-        positive_int(n_steps, "n_steps")
-        positive_int(internal_batch_size, "internal_batch_size", allow_none=True)
-        _check_method(method)
-        super().__init__(
-            n_steps=n_steps, method=method, baseline=baseline, internal_batch_size=internal_batch_size
-        )
+    n_steps: int = 50
+    method: str = "gausslegendre"
+    baseline: BaselineLike = 0.0
+    internal_batch_size: int | None = None
 
-    def _explain(
-        self,
-        model: Callable[[Tensor], Tensor],
-        x: Tensor,
-        target: Tensor | None,
-        n_steps: int,
-        method: str,
-        baseline: BaselineLike,
-        internal_batch_size: int | None,
-    ) -> Tensor:
+    def __post_init__(self) -> None:
+        positive_int(self.n_steps, "n_steps")
+        positive_int(self.internal_batch_size, "internal_batch_size", allow_none=True)
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+
+    @classmethod
+    def example_settings(cls, regression: bool = False) -> dict[str, Any]:
+        """Eight quadrature points instead of 50."""
+        return {"n_steps": 8}
+
+    def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Tensor:
         return _CaptumIG(model).attribute(
             x.detach(),
-            baselines=as_baseline(baseline, x),
+            baselines=as_baseline(self.baseline, x),
             target=target,
-            n_steps=positive_int(n_steps, "n_steps"),
-            method=_check_method(method),
-            internal_batch_size=positive_int(
-                internal_batch_size, "internal_batch_size", allow_none=True
-            ),
+            n_steps=self.n_steps,
+            method=self.method,
+            internal_batch_size=self.internal_batch_size,
         )

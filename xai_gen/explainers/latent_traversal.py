@@ -21,8 +21,8 @@ The generator check of the paper's Sec. "Experiments" (1 negative and 3 positive
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 import torch
@@ -33,7 +33,6 @@ from xai_gen.explainer import Explanation, register_explainer
 from xai_gen.explainers._latent import LatentExplainer
 from xai_gen.explainers.gvr import GVR
 from xai_gen.latent.conditional import ConditionalLatentModel
-from xai_gen.latent.model import LatentModel
 from xai_gen.metrics.traversal import traversal_monotonicity
 
 __all__ = ["LatentTraversal"]
@@ -83,7 +82,8 @@ class LatentTraversal(LatentExplainer):
     `attribute(model, x, target)` with `x: (N, C, H, W)` returns an `Explanation` with
     `frames (N, T+1, C, H, W)`, `probabilities (N, T+1)` (softmax probability of `target` per
     frame; the raw output for a regression model), `attributions = frames[:, -1] - frames[:, 0]`,
-    `counterfactuals = frames[:, 0]` and `extras["monotonicity"] (N,)`: the Spearman
+    `counterfactuals = frames[:, 0]`, `parts` `{"counterfactual", "traversal"}` (plus GVR's
+    `"contrast"` on the GVR path when asked for one) and `extras["monotonicity"] (N,)`: the Spearman
     correlation of the probability with the step (`xai_gen.metrics.traversal_monotonicity`;
     +1: the classifier's belief rises steadily along the walk, as the paper reports). The conditional path adds
     `extras["z1"]`, `extras["z2"]`; the GVR path GVR's `success`, `steps`, `contrasts` and
@@ -106,55 +106,57 @@ class LatentTraversal(LatentExplainer):
         (torch.Size([2, 5, 1, 28, 28]), torch.Size([2, 5]), torch.Size([2]))
     """
 
-    def __init__(
-        self,
-        latent_model: LatentModel,
-        steps: int = 10,
-        lam: float = 1.0,
-        invert_steps: int = 200,
-        invert_lr: float = 0.05,
-        path: str = "auto",
-        positive_class: int = 1,
-        gvr_params: dict[str, Any] | None = None,
-        progress: bool = True,
-    ) -> None:
-        _check_settings(latent_model, steps, lam, invert_steps, invert_lr, path, gvr_params)
-        super().__init__(
-            latent_model=latent_model,
-            steps=steps,
-            lam=lam,
-            invert_steps=invert_steps,
-            invert_lr=invert_lr,
-            path=path,
-            positive_class=positive_class,
-            gvr_params=gvr_params,
-            progress=progress,
-        )
+    provides = frozenset({"counterfactual", "traversal"})
 
-    def _explain(
-        self,
-        model: Callable[[Tensor], Tensor],
-        x: Tensor,
-        target: Tensor | None,
-        latent_model: LatentModel,
-        steps: int,
-        lam: float,
-        invert_steps: int,
-        invert_lr: float,
-        path: str,
-        positive_class: int,
-        gvr_params: dict[str, Any] | None,
-        progress: bool,
-    ) -> Explanation:
-        _check_settings(latent_model, steps, lam, invert_steps, invert_lr, path, gvr_params)
-        lm = latent_model
+    steps: int = 10
+    lam: float = 1.0
+    invert_steps: int = 200
+    invert_lr: float = 0.05
+    path: str = "auto"
+    positive_class: int = 1
+    gvr_params: dict[str, Any] | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name, value, low in (("steps", self.steps, 1), ("invert_steps", self.invert_steps, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if isinstance(self.lam, bool) or not isinstance(self.lam, int | float) or not self.lam >= 0:
+            raise ValueError(f"lam must be a number >= 0, got {self.lam!r}")
+        lr = self.invert_lr
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
+            raise ValueError(f"invert_lr must be a number > 0, got {lr!r}")
+        if self.path not in ("auto", "conditional", "gvr"):
+            raise ValueError(f"path must be 'auto', 'conditional' or 'gvr', got {self.path!r}")
+        if self.path == "conditional" and not isinstance(self.latent_model, ConditionalLatentModel):
+            raise ValueError(
+                "path='conditional' needs a ConditionalLatentModel G(z1, z2), got "
+                f"{type(self.latent_model).__name__}; use path='gvr' for a plain LatentModel"
+            )
+        if self.gvr_params is not None:
+            if not isinstance(self.gvr_params, dict):
+                raise TypeError(f"gvr_params must be a dict of GVR arguments, got {type(self.gvr_params).__name__}")
+            accepted = {f.name for f in fields(GVR)} - {"latent_model"}
+            unknown = set(self.gvr_params) - accepted
+            if unknown:
+                raise TypeError(f"gvr_params has unknown key(s) {sorted(unknown)}; GVR accepts {sorted(accepted)}")
+
+    @classmethod
+    def example_settings(cls, regression: bool = False) -> dict[str, Any]:
+        """A 3-step walk after a 3-step inversion (conditional path) or 3 GVR steps (GVR path)."""
+        gvr = GVR.example_settings(regression) | {"max_steps": 3}
+        return {"steps": 3, "invert_steps": 3, "progress": False, "gvr_params": gvr}
+
+    def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Explanation:
+        lm, path = self.latent_model, self.path
         x = lm.check_images(x)
         if path == "auto":
             path = "conditional" if isinstance(lm, ConditionalLatentModel) else "gvr"
         if path == "conditional":
-            exp = self._conditional(model, x, target, lm, steps, lam, invert_steps, invert_lr, positive_class)
+            exp = self._conditional(model, x, target)
         else:
-            exp = self._gvr(model, x, target, lm, steps, gvr_params or {}, progress)
+            exp = self._gvr(model, x, target)
         with torch.no_grad():
             exp.probabilities = _score_frames(model, exp.frames, exp.targets)
         exp.extras["monotonicity"] = traversal_monotonicity(exp.probabilities)
@@ -162,18 +164,8 @@ class LatentTraversal(LatentExplainer):
         exp.counterfactuals = exp.frames[:, 0]
         return exp
 
-    def _conditional(
-        self,
-        model: Callable[[Tensor], Tensor],
-        x: Tensor,
-        target: Tensor | None,
-        lm: ConditionalLatentModel,
-        steps: int,
-        lam: float,
-        invert_steps: int,
-        invert_lr: float,
-        positive_class: int,
-    ) -> Explanation:
+    def _conditional(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Explanation:
+        lm, steps, positive_class = self.latent_model, self.steps, self.positive_class
         param = next(lm.parameters(), None)
         xin = x if param is None else x.to(param.dtype)
         with torch.no_grad():
@@ -183,7 +175,9 @@ class LatentTraversal(LatentExplainer):
             raise ValueError(f"positive_class must be a class index in 0..{k - 1}, got {positive_class!r}")
         with preserved(lm):
             # Eq. 2: MSE to x plus lam * BCE between P(positive) of C(G(z1, z2)) and of C(x).
-            z = lm.invert(xin, classifier=model, steps=invert_steps, lr=invert_lr, lam=lam, positive_class=positive_class)
+            z = lm.invert(
+                xin, self.invert_steps, self.invert_lr, classifier=model, lam=self.lam, positive_class=positive_class
+            )
             with torch.no_grad():
                 z1, z2 = lm.split(z)
                 n, t = x.shape[0], steps + 1
@@ -199,17 +193,9 @@ class LatentTraversal(LatentExplainer):
             extras={"z1": z1, "z2": z2},
         )
 
-    def _gvr(
-        self,
-        model: Callable[[Tensor], Tensor],
-        x: Tensor,
-        target: Tensor | None,
-        lm: LatentModel,
-        steps: int,
-        gvr_params: dict[str, Any],
-        progress: bool,
-    ) -> Explanation:
-        g = GVR(lm, **{"progress": progress, **gvr_params}).attribute(model, x, target)
+    def _gvr(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Explanation:
+        lm, steps = self.latent_model, self.steps
+        g = GVR(lm, **{"progress": self.progress, **(self.gvr_params or {})}).attribute(model, x, target)
         z0, z_star = g.extras["latents_start"], g.extras["latents"]
         with preserved(lm), torch.no_grad():
             # From the counterfactual (n = 0) to the reconstruction (n = T); see module docstring.
@@ -223,42 +209,6 @@ class LatentTraversal(LatentExplainer):
             success=g.success,
             steps=g.steps,
             contrasts=g.contrasts,
+            parts=g.parts & {"contrast"},
             extras={"latents_start": z0, "latents": z_star, "gvr_nonfinite": g.extras["nonfinite"]},
         )
-
-
-_GVR_PARAMS = set(inspect.signature(GVR.__init__).parameters) - {"self", "latent_model"}
-
-
-def _check_settings(
-    latent_model: Any,
-    steps: int,
-    lam: float,
-    invert_steps: int,
-    invert_lr: float,
-    path: str,
-    gvr_params: dict[str, Any] | None,
-) -> None:
-    """Validate the hyper-parameters (constructor and per-call overrides alike)."""
-    if not isinstance(latent_model, LatentModel):
-        raise TypeError(f"latent_model must be a xai_gen.LatentModel, got {type(latent_model).__name__}")
-    for name, value, low in (("steps", steps, 1), ("invert_steps", invert_steps, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    if isinstance(lam, bool) or not isinstance(lam, int | float) or not lam >= 0:
-        raise ValueError(f"lam must be a number >= 0, got {lam!r}")
-    if isinstance(invert_lr, bool) or not isinstance(invert_lr, int | float) or not invert_lr > 0:
-        raise ValueError(f"invert_lr must be a number > 0, got {invert_lr!r}")
-    if path not in ("auto", "conditional", "gvr"):
-        raise ValueError(f"path must be 'auto', 'conditional' or 'gvr', got {path!r}")
-    if path == "conditional" and not isinstance(latent_model, ConditionalLatentModel):
-        raise ValueError(
-            "path='conditional' needs a ConditionalLatentModel G(z1, z2), got "
-            f"{type(latent_model).__name__}; use path='gvr' for a plain LatentModel"
-        )
-    if gvr_params is not None:
-        if not isinstance(gvr_params, dict):
-            raise TypeError(f"gvr_params must be a dict of GVR arguments, got {type(gvr_params).__name__}")
-        unknown = set(gvr_params) - _GVR_PARAMS
-        if unknown:
-            raise TypeError(f"gvr_params has unknown key(s) {sorted(unknown)}; GVR accepts {sorted(_GVR_PARAMS)}")

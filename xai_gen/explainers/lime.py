@@ -41,45 +41,6 @@ def _is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _check_params(
-    num_samples: int,
-    segmentation: str,
-    segmentation_params: dict[str, Any] | None,
-    hide_color: float | None,
-    batch_size: int,
-    seed: int,
-    kernel_width: float,
-    progress: bool,
-) -> None:
-    """Raise a `TypeError`/`ValueError` naming the first bad hyper-parameter."""
-    positive_int(num_samples, "num_samples")
-    positive_int(batch_size, "batch_size")
-    if segmentation not in _ALGORITHMS:
-        raise ValueError(f"segmentation must be one of {sorted(_ALGORITHMS)}, got {segmentation!r}")
-    if segmentation_params is not None:
-        if not isinstance(segmentation_params, dict):
-            raise TypeError(
-                "segmentation_params must be a dict or None, got "
-                f"{type(segmentation_params).__name__}"
-            )
-        # lime's SegmentationAlgorithm silently drops unknown names: check them here instead.
-        accepted = set(inspect.signature(_ALGORITHMS[segmentation]).parameters) - {"image"}
-        unknown = sorted(set(segmentation_params) - accepted)
-        if unknown:
-            raise ValueError(
-                f"segmentation_params {unknown} are not parameters of skimage's {segmentation}; "
-                f"accepted: {sorted(accepted)}"
-            )
-    if hide_color is not None and not _is_number(hide_color):
-        raise TypeError(f"hide_color must be None or a number, got {type(hide_color).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    if not _is_number(kernel_width) or kernel_width <= 0:
-        raise ValueError(f"kernel_width must be a number > 0, got {kernel_width!r}")
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be a bool, got {type(progress).__name__}")
-
-
 def make_segmenter(
     segmentation: str, segmentation_params: dict[str, Any] | None, seed: int
 ) -> Callable[[np.ndarray], np.ndarray]:
@@ -209,75 +170,75 @@ class Lime(Explainer):
         (torch.Size([1, 1, 8, 8]), torch.float32)
     """
 
-    def __init__(
-        self,
-        num_samples: int = 1000,
-        segmentation: str = "quickshift",
-        segmentation_params: dict[str, Any] | None = None,
-        hide_color: float | None = None,
-        batch_size: int = 256,
-        seed: int = 0,
-        kernel_width: float = 0.25,
-        progress: bool = True,
-    ) -> None:
-        params = {
-            "num_samples": num_samples,
-            "segmentation": segmentation,
-            "segmentation_params": segmentation_params,
-            "hide_color": hide_color,
-            "batch_size": batch_size,
-            "seed": seed,
-            "kernel_width": kernel_width,
-            "progress": progress,
-        }
-        _check_params(**params)
-        super().__init__(**params)
+    num_samples: int = 1000
+    segmentation: str = "quickshift"
+    segmentation_params: dict[str, Any] | None = None
+    hide_color: float | None = None
+    batch_size: int = 256
+    seed: int = 0
+    kernel_width: float = 0.25
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        """Raise a `TypeError`/`ValueError` naming the first bad hyper-parameter."""
+        positive_int(self.num_samples, "num_samples")
+        positive_int(self.batch_size, "batch_size")
+        if self.segmentation not in _ALGORITHMS:
+            raise ValueError(f"segmentation must be one of {sorted(_ALGORITHMS)}, got {self.segmentation!r}")
+        params = self.segmentation_params
+        if params is not None:
+            if not isinstance(params, dict):
+                raise TypeError(f"segmentation_params must be a dict or None, got {type(params).__name__}")
+            # lime's SegmentationAlgorithm silently drops unknown names: check them here instead.
+            accepted = set(inspect.signature(_ALGORITHMS[self.segmentation]).parameters) - {"image"}
+            unknown = sorted(set(params) - accepted)
+            if unknown:
+                raise ValueError(
+                    f"segmentation_params {unknown} are not parameters of skimage's "
+                    f"{self.segmentation}; accepted: {sorted(accepted)}"
+                )
+        if self.hide_color is not None and not _is_number(self.hide_color):
+            raise TypeError(f"hide_color must be None or a number, got {type(self.hide_color).__name__}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+        if not _is_number(self.kernel_width) or self.kernel_width <= 0:
+            raise ValueError(f"kernel_width must be a number > 0, got {self.kernel_width!r}")
+        if not isinstance(self.progress, bool):
+            raise TypeError(f"progress must be a bool, got {type(self.progress).__name__}")
+
+    @classmethod
+    def example_settings(cls, regression: bool = False) -> dict[str, Any]:
+        """40 perturbed images per image instead of 1,000, no progress bar."""
+        return {"num_samples": 40, "progress": False}
 
     def check_inputs(self, x: Tensor) -> None:
         """lime's segment means and the Lab conversion need grayscale or RGB images."""
         if x.shape[1] not in (1, 3):
             raise ValueError(f"x must have 1 or 3 channels for LIME, got shape {tuple(x.shape)}")
 
-    def _explain(
-        self,
-        model: Callable[[Tensor], Tensor],
-        x: Tensor,
-        target: Tensor | None,
-        num_samples: int,
-        segmentation: str,
-        segmentation_params: dict[str, Any] | None,
-        hide_color: float | None,
-        batch_size: int,
-        seed: int,
-        kernel_width: float,
-        progress: bool,
-    ) -> Tensor:
-        _check_params(
-            num_samples, segmentation, segmentation_params, hide_color, batch_size, seed,
-            kernel_width, progress,
-        )
+    def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Tensor:
         n, channels = x.shape[:2]
-        segment = make_segmenter(segmentation, segmentation_params, seed)
+        segment = make_segmenter(self.segmentation, self.segmentation_params, self.seed)
         predict = _classifier_fn(model, channels, x)
         labels = [0] * n if target is None else target.tolist()
         # lime wants (H, W, C) float64 arrays; a grayscale image goes in as (H, W).
         images = x.detach().permute(0, 2, 3, 1).double().cpu().numpy()
         maps = []
         with _lime_bar_off():
-            for i in tqdm(range(n), desc="LIME", unit="image", disable=not progress):
+            for i in tqdm(range(n), desc="LIME", unit="image", disable=not self.progress):
                 explainer = lime_image.LimeImageExplainer(
-                    kernel_width=kernel_width, random_state=seed
+                    kernel_width=self.kernel_width, random_state=self.seed
                 )
                 explanation = explainer.explain_instance(
                     images[i, :, :, 0] if channels == 1 else images[i],
                     predict,
                     labels=(labels[i],),
-                    hide_color=hide_color,
+                    hide_color=self.hide_color,
                     top_labels=None,
-                    num_samples=num_samples,
-                    batch_size=batch_size,
+                    num_samples=self.num_samples,
+                    batch_size=self.batch_size,
                     segmentation_fn=segment,
-                    random_seed=seed,
+                    random_seed=self.seed,
                 )
                 maps.append(segment_weights_map(explanation, labels[i]))
         heat = torch.from_numpy(np.stack(maps)).to(device=x.device, dtype=x.dtype)

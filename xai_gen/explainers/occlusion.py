@@ -11,14 +11,6 @@ from xai_gen.explainer import Explainer, register_explainer
 from xai_gen.explainers._captum import BaselineLike, as_baseline, positive_int
 
 
-def _check_window(window: object, stride: object) -> tuple[int, int]:
-    window, stride = positive_int(window, "window"), positive_int(stride, "stride")
-    if stride > window:
-        # Captum asserts strides <= window: a larger stride would leave pixels never occluded.
-        raise ValueError(f"stride must be <= window, got stride={stride} > window={window}")
-    return window, stride
-
-
 @register_explainer("occlusion")
 class Occlusion(Explainer):
     """Output drop when a square patch of the image is replaced by a baseline value.
@@ -55,38 +47,28 @@ class Occlusion(Explainer):
         torch.Size([2, 1, 8, 8])
     """
 
-    def __init__(
-        self,
-        window: int = 8,
-        stride: int = 4,
-        baseline: BaselineLike = 0.0,
-        perturbations_per_eval: int = 32,
-    ) -> None:
-        _check_window(window, stride)
-        positive_int(perturbations_per_eval, "perturbations_per_eval")
-        super().__init__(
-            window=window, stride=stride, baseline=baseline, perturbations_per_eval=perturbations_per_eval
-        )
+    window: int = 8
+    stride: int = 4
+    baseline: BaselineLike = 0.0
+    perturbations_per_eval: int = 32
 
-    def _explain(
-        self,
-        model: Callable[[Tensor], Tensor],
-        x: Tensor,
-        target: Tensor | None,
-        window: int,
-        stride: int,
-        baseline: BaselineLike,
-        perturbations_per_eval: int,
-    ) -> Tensor:
-        window, stride = _check_window(window, stride)
+    def __post_init__(self) -> None:
+        positive_int(self.window, "window")
+        positive_int(self.stride, "stride")
+        positive_int(self.perturbations_per_eval, "perturbations_per_eval")
+        if self.stride > self.window:
+            # Captum asserts strides <= window: a larger stride would leave pixels never occluded.
+            raise ValueError(f"stride must be <= window, got stride={self.stride} > window={self.window}")
+
+    def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Tensor:
         c, h, w = x.shape[1:]
-        if window > min(h, w):
-            raise ValueError(f"window={window} is larger than the image ({h}x{w})")
+        if self.window > min(h, w):
+            raise ValueError(f"window={self.window} is larger than the image ({h}x{w})")
         return _CaptumOcclusion(model).attribute(
             x.detach(),
-            sliding_window_shapes=(c, window, window),
-            strides=(c, stride, stride),
-            baselines=as_baseline(baseline, x),
+            sliding_window_shapes=(c, self.window, self.window),
+            strides=(c, self.stride, self.stride),
+            baselines=as_baseline(self.baseline, x),
             target=target,
-            perturbations_per_eval=positive_int(perturbations_per_eval, "perturbations_per_eval"),
+            perturbations_per_eval=self.perturbations_per_eval,
         )

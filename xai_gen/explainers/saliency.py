@@ -34,12 +34,11 @@ class Saliency(Explainer):
         (torch.Size([2, 1, 4, 4]), True)
     """
 
-    def __init__(self, abs: bool = True) -> None:
-        super().__init__(abs=abs)
+    abs: bool = True
 
-    def _explain(
-        self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None, abs: bool
-    ) -> Tensor:
-        if not isinstance(abs, bool):
-            raise TypeError(f"abs must be a bool, got {type(abs).__name__}")
-        return _CaptumSaliency(model).attribute(grad_input(x), target=target, abs=abs)
+    def __post_init__(self) -> None:
+        if not isinstance(self.abs, bool):
+            raise TypeError(f"abs must be a bool, got {type(self.abs).__name__}")
+
+    def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Tensor:
+        return _CaptumSaliency(model).attribute(grad_input(x), target=target, abs=self.abs)

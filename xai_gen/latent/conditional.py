@@ -85,22 +85,26 @@ class ConditionalLatentModel(LatentModel):
         """`G(z1, z2)`: `z1: (N, structural_dim)`, `z2: (N, class_dim)` -> `(N, C, H, W)`."""
         return self.decode(torch.cat([z1, z2], dim=1))
 
-    def invert(  # type: ignore[override]
+    def invert(
         self,
         x: Tensor,
-        classifier: Callable[[Tensor], Tensor] | None = None,
         steps: int = 200,
         lr: float = 0.05,
+        *,
+        classifier: Callable[[Tensor], Tensor] | None = None,
         lam: float = 1.0,
         positive_class: int = 1,
     ) -> Tensor:
         """Traversal paper, Eq. 2: `argmin MSE(G(z1, z2), x) + lam * BCE(C(G(z1, z2)), C(x))`.
 
+        Without a classifier this is `LatentModel.invert` (image MSE only), so the model can
+        stand wherever a `LatentModel` is expected; the classifier guidance is keyword-only.
+
         Args:
             x: `(N, C, H, W)` images.
-            classifier: `C`, logits `(N, K)` or a scalar output; None drops the BCE term.
             steps: Adam steps from the encoder's codes.
             lr: Adam learning rate.
+            classifier: `C`, logits `(N, K)` or a scalar output; None drops the BCE term.
             lam: weight of the BCE term.
             positive_class: the column of `C`'s logits that is the positive class.
 

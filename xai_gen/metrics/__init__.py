@@ -28,7 +28,14 @@ from xai_gen.metrics.localisation import (
     relevance_rank_accuracy,
 )
 from xai_gen.metrics.randomisation import cascade_layers, randomisation_similarity
-from xai_gen.metrics.registry import METRICS, MetricInfo, applicable, evaluate, missing
+from xai_gen.metrics.registry import (
+    METRICS,
+    MetricInfo,
+    applicable,
+    check_options,
+    evaluate,
+    missing,
+)
 from xai_gen.metrics.traversal import traversal_monotonicity
 
 __all__ = [
@@ -38,6 +45,7 @@ __all__ = [
     "cascade_layers",
     "complexity",
     "deletion_auc",
+    "check_options",
     "evaluate",
     "ground_truth_correlation",
     "infidelity",

@@ -36,7 +36,7 @@ from xai_gen.metrics.localisation import (
 from xai_gen.metrics.randomisation import randomisation_similarity
 from xai_gen.metrics.traversal import traversal_monotonicity
 
-__all__ = ["METRICS", "MetricInfo", "applicable", "evaluate", "missing"]
+__all__ = ["METRICS", "MetricInfo", "applicable", "check_options", "evaluate", "missing"]
 
 # Filled from the Explanation itself; never taken from `available`.
 _FIXED = ("model", "x", "attributions", "target")
@@ -118,9 +118,9 @@ def _info(name: str) -> MetricInfo:
 def _gather(explanation: Explanation, available: Mapping[str, Any]) -> dict[str, Any]:
     """What a metric can draw on: the Explanation's optional fields and extras, then the caller's.
 
-    The Explanation's `contrasts` become `contrast` only when the explanation was asked to
-    reach a contrast (`params["contrast"]` set, or `params["stop"] == "contrast"`): then
-    validity means reaching that class; otherwise any change of the predicted class counts.
+    The Explanation's `contrasts` become `contrast` only when it declares the `"contrast"`
+    part (it was asked to reach those classes): then validity means reaching that class;
+    otherwise any change of the predicted class counts.
     """
     if not isinstance(explanation, Explanation):
         raise TypeError(f"explanation must be an xai_gen.Explanation, got {type(explanation).__name__}")
@@ -129,11 +129,10 @@ def _gather(explanation: Explanation, available: Mapping[str, Any]) -> dict[str,
         "probabilities": explanation.probabilities,
         "steps": explanation.steps,
     }
-    params = explanation.params or {}
-    if params.get("contrast") is not None or params.get("stop") == "contrast":
+    if "contrast" in explanation.parts:
         values["contrast"] = explanation.contrasts
-    # Extras never stand in for an Explanation field (GVR's extras["probabilities"] are its
-    # final class probabilities, not a traversal curve).
+    # Extras never stand in for an Explanation field: an extra named like a field (say a
+    # method's final class probabilities as "probabilities") is no traversal curve.
     values.update({k: v for k, v in explanation.extras.items() if k not in _FIELDS})
     values.update(available)
     return {k: v for k, v in values.items() if v is not None and k not in _FIXED}
@@ -144,6 +143,34 @@ def _missing(info: MetricInfo, have: Mapping[str, Any]) -> list[str]:
     if info.needs_one_of and not any(group <= set(have) for group in info.needs_one_of):
         lacking.append(" or ".join("{" + ", ".join(sorted(g)) + "}" for g in info.needs_one_of))
     return lacking
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> None:
+    """Refuse option names metric `name` does not take, rather than ignoring them.
+
+    Args:
+        name: a key of `METRICS`.
+        options: keyword options for that metric, e.g. `{"n_steps": 14}`.
+
+    Raises:
+        ValueError: unknown metric.
+        TypeError: an option the metric's function does not accept; the message names the
+            accepted ones.
+
+    Example:
+        >>> check_options("deletion_auc", {"n_steps": 14})
+        >>> check_options("deletion_auc", {"n_step": 14})
+        Traceback (most recent call last):
+        ...
+        TypeError: metric 'deletion_auc' got unknown option(s) ['n_step']; accepted: ['baseline', 'batch_size', 'n_steps', 'progress', 'return_curve']
+    """
+    params = inspect.signature(_info(name).fn).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = sorted(set(params) - set(_FIXED))
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise TypeError(f"metric {name!r} got unknown option(s) {unknown}; accepted: {accepted}")
 
 
 def missing(name: str, explanation: Explanation, available: Mapping[str, Any] | None = None) -> list[str]:
@@ -176,7 +203,7 @@ def evaluate(name: str, model: Model, explanation: Explanation, **available: Any
     Calls `METRICS[name].fn(model, explanation.inputs, explanation.attributions,
     explanation.targets, **kwargs)`, where `kwargs` are drawn from the Explanation
     (`counterfactuals`, `probabilities`, `steps`, `extras`, and `contrasts` as `contrast` when
-    the explanation was contrastive) and from `available` (caller values win). Only names the
+    the explanation declares the `"contrast"` part) and from `available` (caller values win). Only names the
     metric's signature accepts are passed, so one `available` dict (masks, true_difference,
     latent_model, explainer, options such as `n_steps`) can serve every metric; a name that no
     metric accepts is ignored.

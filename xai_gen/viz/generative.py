@@ -57,7 +57,7 @@ def plot_gvr(exp: Explanation, index: int = 0, **overlay_kw: Any) -> Figure:
 
     Args:
         exp: a GVR explanation (`counterfactuals`; `extras["reconstructions"]` and
-            `extras["probabilities"]` are shown when present).
+            `extras["final_probabilities"]` are shown when present).
         index: which row of the explanation to draw.
         **overlay_kw: passed to `xai_gen.viz.overlay.overlay` (e.g. `alpha`).
 
@@ -83,7 +83,7 @@ def plot_gvr(exp: Explanation, index: int = 0, **overlay_kw: Any) -> Figure:
     else:
         ax_rec.set_axis_off()
     show_image(ax_cf, exp.counterfactuals[i], "counterfactual g(z*)")
-    probs = exp.extras.get("probabilities")
+    probs = exp.extras.get("final_probabilities")
     if probs is not None:
         p = probs[i]
         value = float(p) if p.dim() == 0 else float(p[int(exp.targets[i])])
