@@ -206,3 +206,41 @@ def test_explanation_save_with_extras_sharing_memory(tmp_path):
     back = xg.Explanation.load(e.save(tmp_path / "shared.safetensors"))
     assert torch.equal(back.extras["decoded_success"], e.success)
     assert torch.equal(back.extras["first_map"], e.attributions[:1])
+
+
+def test_explanation_parts_are_checked_kept_and_saved(tmp_path):
+    x = torch.randn(2, 3, 8, 8)
+    with pytest.raises(ValueError, match="known parts"):
+        xg.Explanation(x, x, None, "demo", parts={"counterfactuals"})
+    e = GradientTimesOne().attribute(tiny_cnn(), x)
+    assert e.parts == frozenset()
+    e.counterfactuals, e.parts = x.clone(), frozenset({"counterfactual"})
+    assert e[1].parts == e.parts and xg.Explanation.cat([e, e]).parts == e.parts
+    assert xg.Explanation.load(e.save(tmp_path / "e.safetensors")).parts == {"counterfactual"}
+
+
+def test_declared_parts_must_be_delivered():
+    class Claims(Explainer):
+        provides = frozenset({"counterfactual"})
+
+        def _explain(self, model, x, target):
+            return x.clone()
+
+    with pytest.raises(RuntimeError, match="counterfactual"):
+        Claims().attribute(tiny_cnn(), torch.randn(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="unknown parts"):
+
+        class Typo(Explainer):
+            provides = frozenset({"counterfactuals"})
+
+            def _explain(self, model, x, target):
+                return x
+
+
+def test_overrides_are_validated_like_constructor_values():
+    with pytest.raises(ValueError, match="stride must be <= window"):
+        xg.Occlusion(window=4, stride=8)
+    occlusion = xg.Occlusion(window=4, stride=2)
+    with pytest.raises(ValueError, match="stride must be <= window"):
+        occlusion.attribute(tiny_cnn(), torch.randn(1, 3, 8, 8), stride=8)
+    assert occlusion.params["stride"] == 2

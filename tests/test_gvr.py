@@ -267,3 +267,10 @@ def test_registry_and_plot():
     assert isinstance(fig, Figure)
     assert [ax.get_title() for ax in fig.axes[:4]] == [
         "original", "reconstruction g(z0)", "counterfactual g(z*)", "GVR g(z0) - g(z*)"]
+
+
+def test_parts_declare_a_requested_contrast():
+    x, model = CLASSES.images(Z[:2]), CLASSES.latent_classifier
+    assert gvr(max_steps=2).attribute(model, x).parts == {"counterfactual"}
+    assert gvr(max_steps=2).attribute(model, x, contrast=2).parts == {"counterfactual", "contrast"}
+    assert gvr(max_steps=2, stop="contrast").attribute(model, x).parts == {"counterfactual", "contrast"}

@@ -128,3 +128,14 @@ def test_traversal_entry_reads_probabilities(setting: dict) -> None:
     e2.probabilities = torch.zeros(3, 3)
     with pytest.raises(ValueError, match="probabilities"):
         evaluate("traversal_monotonicity", None, e2)
+
+
+def test_unknown_metric_options_are_refused(setting: dict) -> None:
+    from xai_gen.metrics import check_options
+
+    check_options("deletion_auc", {"n_steps": 14})
+    with pytest.raises(TypeError, match=r"\['n_step'\]; accepted: .*'n_steps'"):
+        check_options("deletion_auc", {"n_step": 14})
+    with pytest.raises(TypeError, match="n_step"):
+        xg.compare(["saliency"], setting["model"], (setting["x"], None), metrics=["deletion_auc"],
+                   metric_options={"deletion_auc": {"n_step": 14}}, progress=False)
