@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
+import types
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
@@ -48,8 +50,6 @@ _TENSOR_FIELDS = (
     "contrasts",
 )
 
-#: The parts an explanation can declare (`Explanation.parts`), and the fields each part
-#: guarantees are set. Metrics decide what applies from these, never from a method's settings.
 PARTS: dict[str, tuple[str, ...]] = {
     # Images moved across the decision boundary (GVR, latent traversal).
     "counterfactual": ("counterfactuals",),
@@ -59,6 +59,8 @@ PARTS: dict[str, tuple[str, ...]] = {
     # when the model predicts its contrast, not merely any other class.
     "contrast": ("contrasts",),
 }
+"""The parts an explanation can declare (`Explanation.parts`), and the fields each part
+guarantees are set. Metrics decide what applies from these, never from a method's settings."""
 
 
 def _json_safe(value: Any) -> Any:
@@ -288,8 +290,17 @@ class Explainer(ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Identity equality and hashing (an explainer holds models), our own `repr`.
-        dataclasses.dataclass(cls, eq=False, repr=False)
+        # `dataclass` reads string annotations through the class's module, which a class built
+        # by exec() under a made-up module name lacks: lend it an empty one meanwhile.
+        lent = cls.__module__ not in sys.modules
+        if lent:
+            sys.modules[cls.__module__] = types.ModuleType(cls.__module__)
+        try:
+            # Identity equality and hashing (an explainer holds models), our own `repr`.
+            dataclasses.dataclass(cls, eq=False, repr=False)
+        finally:
+            if lent:
+                del sys.modules[cls.__module__]
         unknown = sorted(set(cls.provides) - set(PARTS))
         if unknown:
             raise ValueError(f"{cls.__name__}.provides names unknown parts {unknown}; known: {sorted(PARTS)}")
