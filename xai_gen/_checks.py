@@ -127,3 +127,54 @@ def resolve_target(
     if ((t < 0) | (t >= k)).any():
         raise ValueError(f"{name} out of range: model has {k} classes (0..{k - 1}), got {t.tolist()}")
     return t
+
+
+def split_several_targets(target: TargetLike, n: int, name: str = "target") -> tuple[Tensor | None, TargetLike]:
+    """Several targets per input as rows: `(rows, flat_target)`, or `(None, target)` otherwise.
+
+    Args:
+        target: Captum-style target, or several per input: a list of N lists / tensors (their
+            lengths may differ) or an `(N, M)` tensor.
+        n: number of inputs N.
+        name: argument name used in error messages.
+
+    Returns:
+        `rows (R,)` long, the input each (input, target) pair belongs to, ordered input-major,
+        and the `(R,)` flat targets; or `(None, target)` unchanged when there is at most one
+        target per input.
+
+    Raises:
+        ValueError: not one list per input, or an input with no target.
+
+    Example:
+        >>> rows, flat = split_several_targets([[3, 5], [1]], 2)
+        >>> rows.tolist(), flat.tolist()
+        ([0, 0, 1], [3, 5, 1])
+    """
+
+    def nested(item: object) -> bool:
+        return (isinstance(item, Tensor) and item.dim() > 0) or (
+            isinstance(item, Sequence) and not isinstance(item, str | bytes)
+        )
+
+    if isinstance(target, Tensor) and target.dim() == 2:
+        per_input = list(target)
+    elif isinstance(target, Sequence) and not isinstance(target, str | bytes) and any(nested(t) for t in target):
+        per_input = list(target)
+    else:
+        return None, target
+    if len(per_input) != n:
+        raise ValueError(
+            f"{name}: several targets per input need one list per input (N={n}), got {len(per_input)}"
+        )
+    flat = []
+    for i, item in enumerate(per_input):
+        if not nested(item):
+            item = [item]
+        values = torch.as_tensor(item).reshape(-1)
+        if values.numel() == 0:
+            raise ValueError(f"{name}: input {i} has no target; every input needs at least one")
+        flat.append(values)
+    counts = torch.tensor([v.numel() for v in flat])
+    return torch.repeat_interleave(torch.arange(n), counts), torch.cat(flat)
+

@@ -22,6 +22,7 @@ from xai_gen._checks import (
     check_model_output,
     num_classes,
     resolve_target,
+    split_several_targets,
 )
 from xai_gen._hygiene import preserved
 from xai_gen._io import load_tensors, save_tensors
@@ -373,11 +374,25 @@ class Explainer(ABC):
                 handed back exactly as it came in.
             x: `(N, C, H, W)` floating images; a single `(C, H, W)` image is treated as a
                 batch of one (the result keeps the batch dimension).
-            target: as in Captum: None (the predicted class), an int, or one per sample.
+            target: as in Captum: None (the predicted class), an int, or one per sample; or
+                several per input, as a list of N lists (lengths may differ) or an `(N, M)`
+                tensor: then the result has one row per (input, target) pair, input-major, with
+                `inputs` repeated (e.g. `target=[[3, 5], [1]]` gives rows (x0, 3), (x0, 5),
+                (x1, 1)). Per-row settings of a method (such as GVR's per-input `contrast`)
+                then count rows, not inputs.
             **overrides: per-call values of the explainer's hyper-parameters.
 
         Returns:
-            An `Explanation` whose `attributions` have the shape, dtype and device of `x`.
+            An `Explanation` whose `attributions` have the shape, dtype and device of `x`
+            (`(R, C, H, W)` with R rows when several targets per input are given).
+
+        Example:
+            >>> import torch
+            >>> from xai_gen import Saliency
+            >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+            >>> e = Saliency().attribute(net, torch.rand(2, 1, 2, 2), target=[[0, 2], [1]])
+            >>> e.targets.tolist(), tuple(e.attributions.shape)
+            ([0, 2, 1], (3, 1, 2, 2))
 
         Raises:
             TypeError: `model` is not callable, `x` is not a floating tensor, or an unknown
@@ -390,6 +405,11 @@ class Explainer(ABC):
         x, _ = check_images(x)
         run = self._with(overrides)
         run.check_inputs(x)
+        rows, target = split_several_targets(target, x.shape[0])
+        if rows is not None:
+            # One row per (input, target) pair, input-major: repeating the inputs lets every
+            # method explain all pairs in one batched call rather than one call per target.
+            x = x[rows.to(x.device)]
         n = x.shape[0]
         start = time.perf_counter()
         # One hygiene context for the probe and the method: entering it walks every module and
