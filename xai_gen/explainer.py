@@ -341,6 +341,8 @@ class Explainer(ABC):
         return result
 
 
+# The bundled explainers register themselves when `xai_gen` is imported (its `__init__` imports
+# them), which Python does before any submodule such as this one: no import back from here.
 _REGISTRY: dict[str, type[Explainer]] = {}
 E = TypeVar("E", bound=type[Explainer])
 
@@ -372,19 +374,13 @@ def register_explainer(name: str) -> Callable[[E], E]:
     return deco
 
 
-def _load_builtins() -> None:
-    import xai_gen.explainers  # noqa: F401 - registers the bundled explainers
-
-
 def list_explainers() -> list[str]:
     """Names of every registered explainer, sorted."""
-    _load_builtins()
     return sorted(_REGISTRY)
 
 
 def get_explainer(name: str, **params: Any) -> Explainer:
     """Build a registered explainer by name, e.g. `get_explainer("gvr", latent_model=lm)`."""
-    _load_builtins()
     if name not in _REGISTRY:
         raise ValueError(f"unknown explainer {name!r}; registered: {sorted(_REGISTRY)}")
     return _REGISTRY[name](**params)
@@ -392,7 +388,6 @@ def get_explainer(name: str, **params: Any) -> Explainer:
 
 def explainer_class(name: str) -> type[Explainer]:
     """The class registered under `name`."""
-    _load_builtins()
     if name not in _REGISTRY:
         raise ValueError(f"unknown explainer {name!r}; registered: {sorted(_REGISTRY)}")
     return _REGISTRY[name]

@@ -5,8 +5,7 @@ penalty that keeps the decoded image close to the reconstruction, until the pred
 crossed a cutoff. The rationale is the pixel difference `g(z0) - g(z*)` between the
 reconstruction and the counterfactual `g(z*)`.
 
-The paper's pseudo-code boxes contradict its text; this module implements the text, as
-DESIGN §3 decides:
+The paper's pseudo-code boxes contradict its text; this module implements the text:
 
 * Algorithm 1 (regression) writes `until y > rho` while the text *minimises* the prediction
   ("a different prediction from the initial representation"). Here the direction is explicit:
@@ -202,8 +201,8 @@ def _latent_head(model: Callable[[Tensor], Tensor], lm: LatentModel) -> Callable
 
 
 #: Rows per forward/backward pass on the CPU. Convolutions over the whole batch at once run
-#: out of cache: measured on the 28x28 DCGAN generators (widths 16 and 32, one thread), 1,000
-#: rows cost 0.6-1.0 ms per row and 128 rows 0.3-0.35 ms per row. GPUs take the whole batch.
+#: out of cache, so on the CPU a row costs less in chunks of this size than in one pass of a
+#: thousand rows (see the GVR batch benchmark). GPUs take the whole batch.
 _CPU_CHUNK = 128
 
 
@@ -224,7 +223,7 @@ class _RowAdam:
     every row's own bias correction. Why not `torch.optim.Adam` itself: its state cannot
     shrink with the active set (frozen rows would have to be masked out and restored every
     step, and would still cost their share of every update), and its first construction in
-    a process imports `torch._dynamo` (2.6 s measured on a shared CPU core).
+    a process imports `torch._dynamo`, which takes seconds.
     """
 
     def __init__(self, z: Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:

@@ -26,7 +26,7 @@ class ConditionalGANConfig(TrainConfig):
     The paper (a student abstract) gives the objective (its Eq. 1) but no sizes; the
     defaults (a 90 + 10 split of a 100-d latent, DCGAN's Adam betas) were tuned on MNIST
     4 vs 9: batch 32, lr 5e-4 and classifier weight 2 reach a class consistency of 94 % in
-    1,500 steps (about 80 CPU-seconds), where batch 64, lr 5e-4, weight 1 reach 92 %.
+    1,500 steps, where batch 64, lr 5e-4, weight 1 reach 92 %.
 
     Attributes:
         structural_dim: size of z1 (structure, shared by both classes), z1 ~ N(0, I).
