@@ -14,14 +14,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from xai_gen._checks import (
+from xai_gen._core.checks import (
     TargetLike,
     check_images,
     check_model_output,
     num_classes,
     resolve_target,
 )
-from xai_gen._hygiene import preserved
+from xai_gen._core.state import preserved
 from xai_gen._io import load_tensors, save_tensors
 
 if TYPE_CHECKING:

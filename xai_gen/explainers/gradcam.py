@@ -110,7 +110,7 @@ class GradCAM(Explainer):
         interpolate_mode: str,
     ) -> Tensor:
         module = resolve_layer(model, layer)
-        # Parameters are frozen here (see `_hygiene.preserved`); Captum still gets the layer's
+        # Parameters are frozen here (see `xai_gen._core.state.preserved`); Captum still gets the layer's
         # gradients because it marks the hooked layer output as requiring grad.
         cam = LayerGradCam(model, module).attribute(
             x.detach(), target=target, relu_attributions=bool(relu)

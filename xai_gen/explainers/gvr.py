@@ -34,7 +34,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from xai_gen._hygiene import preserved
+from xai_gen._core.batching import chunked
+from xai_gen._core.state import preserved
 from xai_gen.explainer import Explanation, register_explainer
 from xai_gen.explainers._latent import LatentExplainer
 from xai_gen.latent.model import LatentModel
@@ -208,9 +209,7 @@ _CPU_CHUNK = 128
 
 def _chunked(fn: Callable[[Tensor], Tensor], t: Tensor) -> Tensor:
     """`fn` over `t` in `_CPU_CHUNK`-row pieces on the CPU (whole on a GPU), concatenated."""
-    if t.is_cuda or t.shape[0] <= _CPU_CHUNK:
-        return fn(t)
-    return torch.cat([fn(part) for part in t.split(_CPU_CHUNK)])
+    return chunked(fn, t, None if t.is_cuda else _CPU_CHUNK)
 
 
 class _RowAdam:
@@ -245,7 +244,7 @@ class _RowAdam:
         self.m, self.v = self.m[idx], self.v[idx]
 
 
-class _Run:
+class _LatentSearch:
     """One batched GVR optimisation.
 
     The working set holds only the rows still running (their latents, Adam moments, `g(z0)`
@@ -341,7 +340,7 @@ class _Run:
         self.nonfinite[rows] = ~ok
 
 
-def _optimise(run: _Run, max_steps: int, progress: bool) -> _Run:
+def _optimise(run: _LatentSearch, max_steps: int, progress: bool) -> _LatentSearch:
     """Run until every row has stopped or `max_steps` Adam steps, with a tqdm bar over steps."""
     with tqdm(total=max_steps, desc="GVR", unit="step", disable=not progress, leave=False) as bar:
         for step in range(max_steps + 1):
@@ -500,7 +499,7 @@ class GVR(LatentExplainer):
             def classify(image: Tensor | None, z: Tensor) -> Tensor:
                 return head(z) if head is not None else model(image)
 
-            run = _Run(lm, classify, head is None, z0, g0, crit, cols, float(gamma), float(lr))
+            run = _LatentSearch(lm, classify, head is None, z0, g0, crit, cols, float(gamma), float(lr))
             with torch.enable_grad():
                 res = _optimise(run, max_steps, progress)
             counterfactuals = _chunked(lm.decode, res.latents)

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from xai_gen._checks import check_images
-from xai_gen._hygiene import preserved
+from xai_gen._core.checks import check_images
+from xai_gen._core.state import preserved
 from xai_gen._io import load_state, load_tensors, save_tensors
 from xai_gen.latent import nets
 

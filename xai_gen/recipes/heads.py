@@ -11,15 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from xai_gen._core.batching import chunked
+from xai_gen._core.checks import check_images
+from xai_gen._core.devices import resolve_device
+from xai_gen._core.state import evaluating
 from xai_gen.latent import LatentClassifier, LatentModel, make_head
-from xai_gen.recipes._loop import (
-    TrainConfig,
-    TrainingLoop,
-    check_images,
-    chunked,
-    evaluating,
-    resolve_device,
-)
+from xai_gen.recipes._loop import TrainConfig, TrainingLoop
 
 TASKS = ("classes", "regression")
 
@@ -111,10 +108,10 @@ def train_head(
         (torch.Size([3, 2]), True)
     """
     cfg = config or HeadConfig()
-    images = check_images(images)
+    images, _ = check_images(images, "images", allow_single=False, min_count=2)
     targets = _check_targets(targets, len(images), task)
     if test is not None:
-        test = (check_images(test[0], "test images", 1), _check_targets(test[1], len(test[0]), task, "test targets"))
+        test = (check_images(test[0], "test images", allow_single=False)[0], _check_targets(test[1], len(test[0]), task, "test targets"))
     dev = resolve_device(device)
     latent_model.to(dev)
     with evaluating(latent_model):
