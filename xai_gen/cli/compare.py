@@ -17,7 +17,6 @@ import torch
 
 from xai_gen.cli._setup import (
     DATASETS,
-    METRIC_OPTIONS,
     BundleLoader,
     add_shared_arguments,
     check_device,
@@ -93,7 +92,7 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
             batch_size=args.batch_size,
             expensive_n=args.expensive_n,
             name=dataset,
-            metric_options={m: o for m, o in METRIC_OPTIONS.items() if m in metrics},
+            metric_options={m: o for m, o in DATASETS[dataset].metric_options.items() if m in metrics},
         )
         written = result.save(out / dataset)
         print(f"{dataset}: wrote {', '.join(str(p) for p in written)}")
