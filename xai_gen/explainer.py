@@ -204,12 +204,13 @@ class Explanation:
         # safetensors refuses to write.
         tensors = {k: torch.tensor(v) for k, v in self.numpy().items()}
         meta = {"method": self.method, "params": _json_safe(self.params), "seconds": self.seconds}
-        return save_tensors(path, tensors, kind="explanation", meta=meta)
+        return save_tensors(path, tensors, kind="explanation", spec=meta)
 
     @classmethod
     def load(cls, path: str | Path) -> Explanation:
         """Read a file written by `Explanation.save`."""
-        tensors, meta = load_tensors(path, kind="explanation")
+        tensors, header = load_tensors(path, kind="explanation")
+        meta = header.spec
         kwargs: dict[str, Any] = {n: tensors.get(n) for n in _TENSOR_FIELDS}
         extras = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith("extras.")}
         return cls(

@@ -22,7 +22,7 @@ from xai_gen._core.batching import chunked
 from xai_gen._core.devices import model_device
 from xai_gen._core.state import evaluating
 from xai_gen._markdown import markdown_table
-from xai_gen.latent import ConditionalLatentModel, LatentClassifier, LatentModel
+from xai_gen.latent import ConditionalLatentModel, LatentClassifier, LatentModel, nets
 from xai_gen.recipes.losses import laplacian_loss
 
 #: History columns that are bookkeeping, not losses.
@@ -157,7 +157,7 @@ def _samples(model: nn.Module, n: int, seed: int) -> Tensor:
             neg = chunked(gen, torch.cat([z1, torch.zeros_like(z2)], 1).to(dev))
             pos = chunked(gen, torch.cat([z1, z2], 1).to(dev))
             return torch.cat([neg, pos])[:n]
-        latent_dim = model.latent_dim if isinstance(model, LatentModel) else model.spec["kwargs"]["latent_dim"]
+        latent_dim = model.latent_dim
         decode = model.decode if isinstance(model, LatentModel) else model
         z = torch.randn(n, latent_dim, generator=g).to(dev)
         return chunked(lambda b: decode(b).cpu(), z)
@@ -270,7 +270,7 @@ def quality_report(
         k = min(16, len(images_test))
         pairs = torch.stack([images_test[:k], recon[:k]], 1).flatten(0, 1)  # A, B, A, B, ...
         figures["reconstructions"] = save_grid(pairs, out / f"{name}.reconstructions.png", 8, value_range).name
-    generates = isinstance(model, LatentModel) or "generator" in str(getattr(model, "spec", {}).get("name", ""))
+    generates = isinstance(model, LatentModel | nets.DCGANGenerator)
     if generates:
         samples = _samples(model, max(len(images_test), 64), seed)
         shown = torch.cat([samples[:32], samples[(len(samples) + 1) // 2 :][:32]]) \

@@ -12,13 +12,10 @@ from torch.optim import Optimizer
 
 from xai_gen._core.checks import check_images
 from xai_gen._core.devices import resolve_device
-from xai_gen._io import load_state, load_tensors, save_tensors
+from xai_gen._io import load_module, save_module
 from xai_gen.latent import nets
 from xai_gen.recipes._loop import TrainConfig, TrainingLoop
 from xai_gen.recipes.losses import gradient_penalty
-
-#: `kind` of generator files.
-GENERATOR_KIND = "generator"
 
 
 @dataclass
@@ -145,18 +142,15 @@ def train_wgan_gp(
 
 
 def save_generator(generator: nn.Module, path: str | Path) -> Path:
-    """Write a generator built by `nets.build` (it has `.spec`) with its `.meta` to safetensors."""
-    spec = getattr(generator, "spec", None)
-    if spec is None:
-        raise ValueError("generator has no .spec; build it with xai_gen.latent.nets.build or train_wgan_gp")
-    meta = {"architecture": spec, **getattr(generator, "meta", {})}
-    return save_tensors(path, generator.state_dict(), kind=GENERATOR_KIND, meta=meta)
+    """Write a generator built by `nets.build` (a `DCGANGenerator`) with its `.meta` to safetensors."""
+    if not isinstance(generator, nets.DCGANGenerator):
+        raise ValueError(
+            f"generator has no .spec to rebuild it from ({type(generator).__name__}); build it with "
+            "xai_gen.latent.nets.build or train_wgan_gp"
+        )
+    return save_module(generator, path)
 
 
 def load_generator(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Read a file written by `save_generator` (no pickle); eval mode, `.spec` and `.meta` set."""
-    tensors, meta = load_tensors(path, kind=GENERATOR_KIND)
-    generator = nets.build(meta.pop("architecture"))
-    load_state(generator, tensors, path)
-    generator.meta = {k: v for k, v in meta.items() if k not in ("kind", "version")}
-    return generator.to(map_location).eval()
+    return load_module(path, nets.DCGANGenerator.kind, map_location)
