@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from recipe_utils import images, tiny_generator
+from recipe_utils import images, labels, tiny_generator, tiny_lm
 from torch import nn
 
 from xai_gen._core.batching import chunked
@@ -12,6 +12,7 @@ from xai_gen._core.checks import check_images
 from xai_gen._core.devices import model_device, resolve_device
 from xai_gen._core.state import evaluating, frozen_copy, preserved
 from xai_gen.recipes.encoder import EncoderConfig, fit_encoder
+from xai_gen.recipes.heads import HeadConfig, train_head
 
 
 def test_check_images_options_decide_single_images_and_counts():
@@ -71,3 +72,10 @@ def test_fit_encoder_leaves_the_callers_generator_as_it_was():
     assert [m.training for m in generator.modules()] == modes
     assert [p.requires_grad for p in generator.parameters()] == flags
     assert all(torch.equal(v, generator.state_dict()[k]) for k, v in weights.items())
+
+
+def test_train_head_leaves_the_latent_model_as_it_was():
+    lm = tiny_lm().train()
+    head = train_head(lm, images(16), labels(16), config=HeadConfig(epochs=1, batch_size=8), progress=False)
+    assert lm.training and all(m.training for m in lm.modules())
+    assert head.latent_model is not lm and not head.training

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +81,7 @@ def train_head(
     continuous target such as the paper's scaled BNP).
 
     Args:
-        latent_model: the `LatentModel` whose encoder produces the codes (not changed).
+        latent_model: the `LatentModel` whose encoder produces the codes (copied, never changed).
         images: `(N, C, H, W)` images.
         targets: `(N,)` int64 classes (`task="classes"`) or floats (`task="regression"`).
         kind: `"linear"` or `"mlp"`.
@@ -95,7 +96,8 @@ def train_head(
         data: description of the data stored with the weights.
 
     Returns:
-        `LatentClassifier(latent_model, head)` in eval mode; `meta` holds the metrics.
+        `LatentClassifier` of a copy of `latent_model` and the head, in eval mode; `meta`
+        holds the metrics.
 
     Example:
         >>> from xai_gen.latent import nets
@@ -113,7 +115,8 @@ def train_head(
     if test is not None:
         test = (check_images(test[0], "test images", allow_single=False)[0], _check_targets(test[1], len(test[0]), task, "test targets"))
     dev = resolve_device(device)
-    latent_model.to(dev)
+    # The result owns a copy on the training device: the caller's model keeps its device and mode.
+    latent_model = copy.deepcopy(latent_model).to(dev)
     with evaluating(latent_model):
         codes = chunked(lambda b: latent_model.encode(b.to(dev)), images)
         test_codes = chunked(lambda b: latent_model.encode(b.to(dev)), test[0]) if test is not None else None
