@@ -116,7 +116,7 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the sample draw and the methods (default 0)"
     )
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda or auto (default cpu)")
     # Where bundles are cached (default runs/); hidden: tests point it at a temporary folder.
     p.add_argument("--cache-dir", type=Path, default=Path("runs"), help=argparse.SUPPRESS)
 
@@ -151,17 +151,6 @@ def parse_datasets(spec: str) -> list[str]:
     if spec not in DATASETS:
         raise ValueError(f"--data must be one of {[*DATASETS, 'all']}, got {spec!r}")
     return [spec]
-
-
-def check_device(spec: str) -> torch.device:
-    """`--device` as a `torch.device`; ValueError if it is malformed or not available here."""
-    try:
-        device = torch.device(spec)
-    except RuntimeError as err:
-        raise ValueError(f"--device: {err}") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {spec}: CUDA is not available on this machine")
-    return device
 
 
 def load_bundle(dataset: str, cache_dir: Path, progress: bool = True) -> Any:

@@ -13,13 +13,11 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
-
+from xai_gen._core.devices import resolve_device
 from xai_gen.cli._setup import (
     DATASETS,
     BundleLoader,
     add_shared_arguments,
-    check_device,
     load_bundle,
     parse_datasets,
     parse_methods,
@@ -67,7 +65,7 @@ def _check(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
     ):
         if value < low:
             raise ValueError(f"{flag} must be >= {low}, got {value}")
-    check_device(args.device)
+    resolve_device(args.device, "--device")
     return parse_datasets(args.data), parse_methods(args.methods), metric_names(args.metrics)
 
 
@@ -75,7 +73,7 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
     """Run `xai-gen compare`; `bundle_loader` lets tests hand in small trained models."""
     started = time.perf_counter()
     datasets, methods, metrics = _check(args)
-    device = torch.device(args.device)
+    device = resolve_device(args.device, "--device")
     out = Path(args.out)
     results: dict[str, ComparisonResult] = {}
     for dataset in datasets:
