@@ -1,6 +1,6 @@
 """GVR speed: 1,000 MNIST GVRs in one batched call against the same GVR one image at a time.
 
-Setup (DESIGN §7): `mnist_bundle()` (autoencoder latent model, latent 100, and a linear head on
+Setup: `mnist_bundle()` (autoencoder latent model, latent 100, and a linear head on
 its codes, a `LatentClassifier`, so the loop classifies codes directly), the 1,000 held-out
 digits, the predicted class against the runner-up, at most 500 steps with early stopping.
 Targets: batched <= 5 s on 2 cores, and >= 10x faster than one image at a time.

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from xai_gen._checks import (
+from xai_gen._core.checks import (
     TargetLike,
     check_images,
     check_model_output,
@@ -24,7 +24,7 @@ from xai_gen._checks import (
     resolve_target,
     split_several_targets,
 )
-from xai_gen._hygiene import preserved
+from xai_gen._core.state import preserved
 from xai_gen._io import load_tensors, save_tensors
 
 if TYPE_CHECKING:
@@ -235,12 +235,13 @@ class Explanation:
             "seconds": self.seconds,
             "parts": sorted(self.parts),
         }
-        return save_tensors(path, tensors, kind="explanation", meta=meta)
+        return save_tensors(path, tensors, kind="explanation", spec=meta)
 
     @classmethod
     def load(cls, path: str | Path) -> Explanation:
         """Read a file written by `Explanation.save`."""
-        tensors, meta = load_tensors(path, kind="explanation")
+        tensors, header = load_tensors(path, kind="explanation")
+        meta = header.spec
         kwargs: dict[str, Any] = {n: tensors.get(n) for n in _TENSOR_FIELDS}
         extras = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith("extras.")}
         return cls(
@@ -450,6 +451,8 @@ def _check_parts(e: Explanation) -> None:
             raise RuntimeError(f"explainer {e.method!r} declares part {part!r} but left {unset} unset")
 
 
+# The bundled explainers register themselves when `xai_gen` is imported (its `__init__` imports
+# them), which Python does before any submodule such as this one: no import back from here.
 _REGISTRY: dict[str, type[Explainer]] = {}
 E = TypeVar("E", bound=type[Explainer])
 
@@ -481,19 +484,13 @@ def register_explainer(name: str) -> Callable[[E], E]:
     return deco
 
 
-def _load_builtins() -> None:
-    import xai_gen.explainers  # noqa: F401 - registers the bundled explainers
-
-
 def list_explainers() -> list[str]:
     """Names of every registered explainer, sorted."""
-    _load_builtins()
     return sorted(_REGISTRY)
 
 
 def get_explainer(name: str, **params: Any) -> Explainer:
     """Build a registered explainer by name, e.g. `get_explainer("gvr", latent_model=lm)`."""
-    _load_builtins()
     if name not in _REGISTRY:
         raise ValueError(f"unknown explainer {name!r}; registered: {sorted(_REGISTRY)}")
     return _REGISTRY[name](**params)
@@ -507,14 +504,12 @@ def bundled_explainers() -> tuple[str, ...]:
         >>> bundled_explainers()[-2:]
         ('gvr', 'latent_traversal')
     """
-    _load_builtins()
     ours = [n for n in _REGISTRY if _REGISTRY[n].__module__.startswith("xai_gen.explainers.")]
     return tuple(sorted(ours, key=lambda n: (bool(_REGISTRY[n].provides), n)))
 
 
 def explainer_class(name: str) -> type[Explainer]:
     """The class registered under `name`."""
-    _load_builtins()
     if name not in _REGISTRY:
         raise ValueError(f"unknown explainer {name!r}; registered: {sorted(_REGISTRY)}")
     return _REGISTRY[name]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from xai_gen._io import load_state, load_tensors, save_tensors
+from xai_gen._io import file_kind, load_module, save_tensors
 
 
+@file_kind
 class SmallCNN(nn.Module):
     """Two conv blocks and two linear layers: `(N, C, H, W)` -> logits `(N, num_classes)`.
 
@@ -23,6 +24,7 @@ class SmallCNN(nn.Module):
         num_classes: K; 1 gives a regression output `(N, 1)`.
         width: channels of the first conv block (the second has twice as many).
         hidden: units of the penultimate layer.
+        meta: recipe, config, metrics and history, stored with the weights.
 
     Example:
         >>> import torch
@@ -30,8 +32,16 @@ class SmallCNN(nn.Module):
         torch.Size([2, 10])
     """
 
+    kind: ClassVar[str] = "classifier"
+
     def __init__(
-        self, in_channels: int = 1, image_size: int = 28, num_classes: int = 10, width: int = 16, hidden: int = 64
+        self,
+        in_channels: int = 1,
+        image_size: int = 28,
+        num_classes: int = 10,
+        width: int = 16,
+        hidden: int = 64,
+        meta: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if image_size % 4:
@@ -43,6 +53,7 @@ class SmallCNN(nn.Module):
             "width": width,
             "hidden": hidden,
         }
+        self.meta = dict(meta or {})
         self.conv = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1),
             nn.ReLU(),
@@ -62,11 +73,25 @@ class SmallCNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.out(self.features(x))
 
+    def file_spec(self) -> dict[str, Any]:
+        """What rebuilds this network from a file: its constructor settings."""
+        return {"architecture": self.config}
+
+    @classmethod
+    def from_file_spec(cls, spec: dict[str, Any], meta: dict[str, Any]) -> SmallCNN:
+        """An untrained network as described by `file_spec()`, carrying `meta`."""
+        return cls(**spec["architecture"], meta=meta)
+
 
 def save_classifier(model: SmallCNN, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
-    """Write a `SmallCNN` to safetensors with its config and `meta` (recipe, metrics) as JSON."""
-    # The architecture has its own key so that a recipe's `config` in `meta` cannot shadow it.
-    return save_tensors(path, model.state_dict(), kind="classifier", meta={**(meta or {}), "architecture": model.config})
+    """Write a `SmallCNN` to safetensors with its config and metadata (recipe, metrics) as JSON.
+
+    Args:
+        model: the network.
+        path: destination file.
+        meta: the metadata to store; None stores `model.meta`.
+    """
+    return save_tensors(path, model.state_dict(), model.kind, model.file_spec(), model.meta if meta is None else meta)
 
 
 def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") -> SmallCNN:
@@ -74,8 +99,4 @@ def load_classifier(path: str | Path, map_location: str | torch.device = "cpu") 
 
     The file's metadata is available as `model.meta`.
     """
-    tensors, meta = load_tensors(path, kind="classifier")
-    model = SmallCNN(**meta["architecture"])
-    load_state(model, tensors, path)
-    model.meta = meta
-    return model.to(map_location).eval()
+    return load_module(path, SmallCNN.kind, map_location)

@@ -14,16 +14,15 @@ Choices made here (the main job, `make demo`, must stay within minutes on 2 CPU 
   rows share those metrics; the traversal adds the frames and their monotonicity. On
   synthetic chest X-rays, whose classifier is binary (healthy vs. disease), the traversal
   walks the conditional model's class latent as in the traversal paper (`path="conditional"`).
-* **Cheaper settings than the papers where the cost would dominate** (`METHOD_PARAMS`,
-  `DATASET_PARAMS`, `METRIC_OPTIONS`): LIME with 200 perturbations (default 1,000); GVR with
-  at most 100 steps (paper: 500; on the MNIST bundle 100 and 500 steps convert the same
-  share of digits); occlusion on the 64 x 64 X-rays with stride 8 (64 windows instead of
-  225); the traversal's Eq. 2 inversion in 100 steps (default 200); the deletion and
-  insertion curves in 14 steps (default 28); infidelity and max sensitivity with 5
-  perturbations (default 10). The metrics that re-run the explainer (max sensitivity,
-  randomisation) run on the first `--expensive-n` samples (default 5). Integrated
-  Gradients evaluates its 50 steps in chunks of 500 images, which bounds its memory (about
-  2 GB otherwise for 50 X-rays at once).
+* **Cheaper settings than the papers where the cost would dominate** (`DATASETS`): LIME with
+  200 perturbations (default 1,000); GVR with at most 100 steps (paper: 500; on the MNIST
+  bundle 100 and 500 steps convert the same share of digits); occlusion on the 64 x 64
+  X-rays with stride 8 (64 windows instead of 225); the traversal's Eq. 2 inversion in 100
+  steps (default 200); the deletion and insertion curves in 14 steps (default 28);
+  infidelity and max sensitivity with 5 perturbations (default 10). The metrics that re-run
+  the explainer (max sensitivity, randomisation) run on the first `--expensive-n` samples
+  (default 5). Integrated Gradients evaluates its 50 steps in chunks of 500 images, which
+  bounds its memory (about 2 GB otherwise for 50 X-rays at once).
 """
 
 from __future__ import annotations
@@ -41,29 +40,60 @@ from xai_gen.explainer import bundled_explainers, list_explainers
 
 #: What `--methods all` means: every explainer bundled with xai-gen (see `bundled_explainers`).
 ALL_METHODS = bundled_explainers()
-#: Data sets the commands know, and the sub-folder of `--cache-dir` each bundle is cached in.
-DATASETS = {"mnist": "mnist", "synthetic-cxr": "synthetic-cxr"}
-#: Per-method constructor settings of the commands (see the module docstring).
-METHOD_PARAMS: dict[str, dict[str, Any]] = {
+#: Constructor settings every data set shares (see the module docstring).
+_CHEAPER_EXPLAINERS: dict[str, dict[str, Any]] = {
     "integrated_gradients": {"internal_batch_size": 500},
     "lime": {"num_samples": 200},
     "gvr": {"max_steps": 100},
 }
-#: Per-data-set additions to `METHOD_PARAMS`.
-DATASET_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
-    "mnist": {"latent_traversal": {"path": "gvr", "gvr_params": {"max_steps": 100}}},
-    "synthetic-cxr": {
-        "occlusion": {"window": 8, "stride": 8},
-        "latent_traversal": {"path": "conditional", "invert_steps": 100},
-    },
-}
-#: Metric settings of `compare` (see the module docstring).
-METRIC_OPTIONS: dict[str, dict[str, Any]] = {
+#: Metric settings every data set shares (see the module docstring).
+_CHEAPER_METRICS: dict[str, dict[str, Any]] = {
     "deletion_auc": {"n_steps": 14},
     "insertion_auc": {"n_steps": 14},
     "on_manifold_deletion_auc": {"n_steps": 14},
     "infidelity": {"n_perturb_samples": 5},
     "max_sensitivity": {"n_perturb_samples": 5},
+}
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """What `explain` and `compare` use for one data set, in one place.
+
+    Attributes:
+        folder: sub-folder of `--cache-dir` its bundle is cached in.
+        bundle: name of the `xai_gen.recipes.bundle` function that trains (first use) or loads it.
+        explainers: method -> constructor settings; a method not listed keeps its defaults.
+        metric_options: metric -> options for `compare`.
+    """
+
+    folder: str
+    bundle: str
+    explainers: dict[str, dict[str, Any]]
+    metric_options: dict[str, dict[str, Any]]
+
+
+#: The data sets the commands know.
+DATASETS: dict[str, DatasetSettings] = {
+    "mnist": DatasetSettings(
+        folder="mnist",
+        bundle="mnist_bundle",
+        explainers={
+            **_CHEAPER_EXPLAINERS,
+            "latent_traversal": {"path": "gvr", "gvr_params": {"max_steps": 100}},
+        },
+        metric_options=_CHEAPER_METRICS,
+    ),
+    "synthetic-cxr": DatasetSettings(
+        folder="synthetic-cxr",
+        bundle="synthetic_cxr_bundle",
+        explainers={
+            **_CHEAPER_EXPLAINERS,
+            "occlusion": {"window": 8, "stride": 8},
+            "latent_traversal": {"path": "conditional", "invert_steps": 100},
+        },
+        metric_options=_CHEAPER_METRICS,
+    ),
 }
 
 #: `load_bundle(dataset, cache_dir, progress) -> bundle`: trains on first use, loads after.
@@ -78,7 +108,7 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the sample draw and the methods (default 0)"
     )
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda or auto (default cpu)")
     # Where bundles are cached (default runs/); hidden: tests point it at a temporary folder.
     p.add_argument("--cache-dir", type=Path, default=Path("runs"), help=argparse.SUPPRESS)
 
@@ -115,23 +145,13 @@ def parse_datasets(spec: str) -> list[str]:
     return [spec]
 
 
-def check_device(spec: str) -> torch.device:
-    """`--device` as a `torch.device`; ValueError if it is malformed or not available here."""
-    try:
-        device = torch.device(spec)
-    except RuntimeError as err:
-        raise ValueError(f"--device: {err}") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {spec}: CUDA is not available on this machine")
-    return device
-
-
 def load_bundle(dataset: str, cache_dir: Path, progress: bool = True) -> Any:
     """The trained models and data of `dataset`, cached under `cache_dir/<dataset>`."""
     from xai_gen.recipes import bundle
 
-    make = {"mnist": bundle.mnist_bundle, "synthetic-cxr": bundle.synthetic_cxr_bundle}[dataset]
-    return make(cache_dir=Path(cache_dir) / DATASETS[dataset], progress=progress)
+    settings = DATASETS[dataset]
+    make = getattr(bundle, settings.bundle)
+    return make(cache_dir=Path(cache_dir) / settings.folder, progress=progress)
 
 
 @dataclass
@@ -168,9 +188,7 @@ class Setup:
 def setup_for(dataset: str, bundle: Any, methods: list[str]) -> Setup:
     """The model, held-out data and per-method settings of one data set's bundle."""
     lm = bundle.latent_model
-    params = {m: dict(p) for m, p in METHOD_PARAMS.items()}
-    for method, extra in DATASET_PARAMS[dataset].items():
-        params[method] = {**params.get(method, {}), **extra}
+    params = {m: dict(p) for m, p in DATASETS[dataset].explainers.items()}
     if params["latent_traversal"]["path"] == "conditional":
         params["latent_traversal"]["latent_model"] = bundle.conditional_model
     return Setup(

@@ -13,14 +13,11 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
-
+from xai_gen._core.devices import resolve_device
 from xai_gen.cli._setup import (
     DATASETS,
-    METRIC_OPTIONS,
     BundleLoader,
     add_shared_arguments,
-    check_device,
     load_bundle,
     parse_datasets,
     parse_methods,
@@ -68,7 +65,7 @@ def _check(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
     ):
         if value < low:
             raise ValueError(f"{flag} must be >= {low}, got {value}")
-    check_device(args.device)
+    resolve_device(args.device, "--device")
     return parse_datasets(args.data), parse_methods(args.methods), metric_names(args.metrics)
 
 
@@ -76,7 +73,7 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
     """Run `xai-gen compare`; `bundle_loader` lets tests hand in small trained models."""
     started = time.perf_counter()
     datasets, methods, metrics = _check(args)
-    device = torch.device(args.device)
+    device = resolve_device(args.device, "--device")
     out = Path(args.out)
     results: dict[str, ComparisonResult] = {}
     for dataset in datasets:
@@ -93,7 +90,7 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
             batch_size=args.batch_size,
             expensive_n=args.expensive_n,
             name=dataset,
-            metric_options={m: o for m, o in METRIC_OPTIONS.items() if m in metrics},
+            metric_options={m: o for m, o in DATASETS[dataset].metric_options.items() if m in metrics},
         )
         written = result.save(out / dataset)
         print(f"{dataset}: wrote {', '.join(str(p) for p in written)}")

@@ -12,11 +12,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from xai_gen._core.devices import resolve_device
 from xai_gen.cli._setup import (
     DATASETS,
     BundleLoader,
     add_shared_arguments,
-    check_device,
     load_bundle,
     parse_methods,
     setup_for,
@@ -46,7 +46,7 @@ def _check(args: argparse.Namespace) -> list[str]:
     """Validate the arguments before anything is trained; returns the method names."""
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
-    check_device(args.device)
+    resolve_device(args.device, "--device")
     return parse_methods(args.methods)
 
 
@@ -66,7 +66,7 @@ def timing_table(seconds: dict[str, float], n: int) -> str:
 def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> int:
     """Run `xai-gen explain`; `bundle_loader` lets tests hand in small trained models."""
     methods = _check(args)
-    device = torch.device(args.device)
+    device = resolve_device(args.device, "--device")
     bundle = bundle_loader(args.data, args.cache_dir, True)
     setup = setup_for(args.data, bundle, methods).to(device)
     images = setup.data.images[sample_index(len(setup.data.images), args.n, args.seed)].to(device)

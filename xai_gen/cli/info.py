@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 
@@ -21,9 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     if args.path:
-        tensors, meta = load_tensors(args.path)
+        tensors, header = load_tensors(args.path)
         n = sum(t.numel() for t in tensors.values())
-        print(json.dumps({**meta, "tensors": len(tensors), "parameters": n}, indent=2))
+        print(json.dumps({**dataclasses.asdict(header), "tensors": len(tensors), "parameters": n}, indent=2))
         return 0
     import captum
     import lime

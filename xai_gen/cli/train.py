@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from xai_gen import recipes
+from xai_gen.cli._overrides import apply_overrides
 from xai_gen.data import ImageFolderDataset, ImageSplit, load_medmnist_npz, mnist_5k, synthetic_cxr
 from xai_gen.latent import LatentModel
 from xai_gen.models import SmallCNN, load_classifier
@@ -96,45 +96,6 @@ def load_data(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
         info = {"name": "folder", "path": path, "labels": str(args.labels) if args.labels else None}
         return ImageSplit(split.images[tr], split.labels[tr]), ImageSplit(split.images[te], split.labels[te]), info
     raise ValueError(f"--data must be mnist, synthetic-cxr, medmnist:PATH or folder:DIR, got {spec!r}")
-
-
-# -- configs ------------------------------------------------------------------------------
-def _parse_value(text: str, current: Any, key: str) -> Any:
-    if text.lower() == "none":
-        return None
-    if isinstance(current, bool):
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"--set {key}: expected true or false, got {text!r}")
-        return text.lower() in ("true", "1")
-    if isinstance(current, tuple):
-        return tuple(float(v) for v in text.split(","))
-    try:
-        return int(text) if isinstance(current, int) else float(text) if current is None or isinstance(current, float) else text
-    except ValueError as err:
-        raise ValueError(f"--set {key}: cannot read {text!r} as {type(current).__name__}") from err
-
-
-def apply_overrides(config: Any, pairs: list[str]) -> Any:
-    """Set `KEY=VALUE` pairs (dotted keys reach nested configs) on a config dataclass, in place.
-
-    Example:
-        >>> cfg = apply_overrides(recipes.ConditionalGANConfig(), ["steps=5", "encoder.epochs=2"])
-        >>> cfg.steps, cfg.encoder.epochs
-        (5, 2)
-    """
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
-        *parents, leaf = key.strip().split(".")
-        target = config
-        for part in parents:
-            target = getattr(target, part, None)
-        names = {f.name for f in dataclasses.fields(target)} if dataclasses.is_dataclass(target) else set()
-        if leaf not in names:
-            raise ValueError(f"--set {key}: unknown config field; known: {sorted(names)}")
-        setattr(target, leaf, _parse_value(text.strip(), getattr(target, leaf), key))
-    return config
 
 
 def _optional_classifier(path: Path | None, out: Path) -> SmallCNN | None:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from xai_gen._checks import TargetLike, check_images
+from xai_gen._core.checks import TargetLike, check_images
 
 #: Optional ground-truth attributes of a data set -> the metric input each one feeds.
 GROUND_TRUTH = {"masks": "masks", "difference": "true_difference"}

@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from xai_gen._checks import TargetLike
+from xai_gen._core.checks import TargetLike
+from xai_gen._core.devices import model_device
 from xai_gen._memory import PeakMemory
 from xai_gen.compare.data import ComparisonData, Samples, read_samples
 from xai_gen.compare.explainers import make_explainers
@@ -51,13 +52,6 @@ def metric_names(metrics: str | Sequence[str]) -> list[str]:
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
     return names
-
-
-def _device_of(model: Any) -> torch.device:
-    if isinstance(model, torch.nn.Module):
-        for p in model.parameters():
-            return p.device
-    return torch.device("cpu")
 
 
 def _unique_keys(explainers: Sequence[Explainer]) -> list[str]:
@@ -268,7 +262,7 @@ def compare(
         e if isinstance(e, Explainer) else make_explainers([e], {"progress": False, **shared})[0]
         for e in explainers
     ]
-    device = _device_of(model)
+    device = model_device(model)
     samples = samples.select(sample_index(len(samples.x), n, seed)).to(device)
     count = len(samples.x)
     settings = RunSettings(

@@ -8,17 +8,6 @@ from torch import Tensor
 BaselineLike = float | int | Tensor
 
 
-def positive_int(value: object, name: str, allow_none: bool = False) -> int | None:
-    """Check that `value` is an int >= 1 (or None when `allow_none`); errors name the argument."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
-
-
 def as_baseline(baseline: BaselineLike, x: Tensor, name: str = "baseline") -> float | Tensor:
     """The reference value for Captum's `baselines`: a float fill value, or a tensor shaped like x.
 

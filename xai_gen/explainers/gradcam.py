@@ -104,7 +104,7 @@ class GradCAM(Explainer):
 
     def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Tensor:
         module = resolve_layer(model, self.layer)
-        # Parameters are frozen here (see `_hygiene.preserved`); Captum still gets the layer's
+        # Parameters are frozen here (see `xai_gen._core.state.preserved`); Captum still gets the layer's
         # gradients because it marks the hooked layer output as requiring grad.
         cam = LayerGradCam(model, module).attribute(
             x.detach(), target=target, relu_attributions=bool(self.relu)

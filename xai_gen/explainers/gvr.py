@@ -5,8 +5,7 @@ penalty that keeps the decoded image close to the reconstruction, until the pred
 crossed a cutoff. The rationale is the pixel difference `g(z0) - g(z*)` between the
 reconstruction and the counterfactual `g(z*)`.
 
-The paper's pseudo-code boxes contradict its text; this module implements the text, as
-follows (the boxes contradict the text, which states the method):
+The paper's pseudo-code boxes contradict its text; this module implements the text:
 
 * Algorithm 1 (regression) writes `until y > rho` while the text *minimises* the prediction
   ("a different prediction from the initial representation"). Here the direction is explicit:
@@ -35,7 +34,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from xai_gen._hygiene import preserved
+from xai_gen._core.batching import chunked
+from xai_gen._core.state import preserved
 from xai_gen.explainer import Explanation, register_explainer
 from xai_gen.explainers._latent import LatentExplainer
 from xai_gen.latent.model import LatentModel
@@ -177,16 +177,14 @@ def _latent_head(model: Callable[[Tensor], Tensor], lm: LatentModel) -> Callable
 
 
 #: Rows per forward/backward pass on the CPU. Convolutions over the whole batch at once run
-#: out of cache: measured on the 28x28 DCGAN generators (widths 16 and 32, one thread), 1,000
-#: rows cost 0.6-1.0 ms per row and 128 rows 0.3-0.35 ms per row. GPUs take the whole batch.
+#: out of cache, so on the CPU a row costs less in chunks of this size than in one pass of a
+#: thousand rows (see the GVR batch benchmark). GPUs take the whole batch.
 _CPU_CHUNK = 128
 
 
 def _chunked(fn: Callable[[Tensor], Tensor], t: Tensor) -> Tensor:
     """`fn` over `t` in `_CPU_CHUNK`-row pieces on the CPU (whole on a GPU), concatenated."""
-    if t.is_cuda or t.shape[0] <= _CPU_CHUNK:
-        return fn(t)
-    return torch.cat([fn(part) for part in t.split(_CPU_CHUNK)])
+    return chunked(fn, t, None if t.is_cuda else _CPU_CHUNK)
 
 
 class _RowAdam:
@@ -199,7 +197,7 @@ class _RowAdam:
     every row's own bias correction. Why not `torch.optim.Adam` itself: its state cannot
     shrink with the active set (frozen rows would have to be masked out and restored every
     step, and would still cost their share of every update), and its first construction in
-    a process imports `torch._dynamo` (2.6 s measured on a shared CPU core).
+    a process imports `torch._dynamo`, which takes seconds.
     """
 
     def __init__(self, z: Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
@@ -221,7 +219,7 @@ class _RowAdam:
         self.m, self.v = self.m[idx], self.v[idx]
 
 
-class _Run:
+class _LatentSearch:
     """One batched GVR optimisation.
 
     The working set holds only the rows still running (their latents, Adam moments, `g(z0)`
@@ -317,7 +315,7 @@ class _Run:
         self.nonfinite[rows] = ~ok
 
 
-def _optimise(run: _Run, max_steps: int, progress: bool) -> _Run:
+def _optimise(run: _LatentSearch, max_steps: int, progress: bool) -> _LatentSearch:
     """Run until every row has stopped or `max_steps` Adam steps, with a tqdm bar over steps."""
     with tqdm(total=max_steps, desc="GVR", unit="step", disable=not progress, leave=False) as bar:
         for step in range(max_steps + 1):
@@ -468,7 +466,7 @@ class GVR(LatentExplainer):
             def classify(image: Tensor | None, z: Tensor) -> Tensor:
                 return head(z) if head is not None else model(image)
 
-            run = _Run(lm, classify, head is None, z0, g0, crit, cols, float(self.gamma), float(self.lr))
+            run = _LatentSearch(lm, classify, head is None, z0, g0, crit, cols, float(self.gamma), float(self.lr))
             with torch.enable_grad():
                 res = _optimise(run, self.max_steps, self.progress)
             counterfactuals = _chunked(lm.decode, res.latents)

@@ -8,8 +8,9 @@ from typing import Any
 from captum.attr import IntegratedGradients as _CaptumIG
 from torch import Tensor
 
+from xai_gen._core.validators import positive_int
 from xai_gen.explainer import Explainer, register_explainer
-from xai_gen.explainers._captum import BaselineLike, as_baseline, positive_int
+from xai_gen.explainers._captum import BaselineLike, as_baseline
 
 #: The path-integral rules Captum implements.
 METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")

@@ -16,8 +16,8 @@ from skimage import segmentation as _skseg
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from xai_gen._core.validators import positive_int
 from xai_gen.explainer import Explainer, register_explainer
-from xai_gen.explainers._captum import positive_int
 
 #: Per-algorithm defaults, chosen on the 28x28 digits of `mnist_5k` (segmented after a min-max
 #: scaling to [0, 1]) so that a digit gets several superpixels, not one blob: lime's own

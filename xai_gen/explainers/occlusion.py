@@ -7,8 +7,9 @@ from collections.abc import Callable
 from captum.attr import Occlusion as _CaptumOcclusion
 from torch import Tensor
 
+from xai_gen._core.validators import positive_int
 from xai_gen.explainer import Explainer, register_explainer
-from xai_gen.explainers._captum import BaselineLike, as_baseline, positive_int
+from xai_gen.explainers._captum import BaselineLike, as_baseline
 
 
 @register_explainer("occlusion")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from xai_gen._io import load_state, load_tensors, save_tensors
+from xai_gen._io import FILE_KINDS, file_kind, load_module, save_module
 from xai_gen.latent.model import LatentModel
 
 
@@ -24,6 +24,7 @@ def make_head(kind: str, latent_dim: int, out_dim: int, hidden: int = 256) -> nn
     raise ValueError(f"head kind must be 'linear' or 'mlp', got {kind!r}")
 
 
+@file_kind
 class LatentClassifier(nn.Module):
     """`forward(x) = head(lm.encode(x))`; `forward_latent(z) = head(z)`.
 
@@ -46,7 +47,7 @@ class LatentClassifier(nn.Module):
         (torch.Size([3, 10]), torch.Size([3, 10]))
     """
 
-    kind = "latent_classifier"
+    kind: ClassVar[str] = "latent_classifier"
 
     def __init__(
         self,
@@ -72,31 +73,31 @@ class LatentClassifier(nn.Module):
         last = [m for m in self.head.modules() if isinstance(m, nn.Linear)][-1]
         return last.out_features
 
-    def save(self, path: str | Path) -> Path:
-        """Write the latent model and the head to one safetensors file with JSON metadata."""
+    def file_spec(self) -> dict[str, Any]:
+        """What rebuilds this model from a file: the head's shape and the latent model's own spec."""
         if self.head_kind is None:
             raise ValueError("head_kind must be 'linear' or 'mlp' to save a LatentClassifier")
         lm = self.latent_model
-        meta = {
+        return {
             "head_kind": self.head_kind,
             "out_dim": self._out_dim(),
             "hidden": [m for m in self.head.modules() if isinstance(m, nn.Linear)][0].out_features,
-            "latent_kind": lm.kind,
-            "latent_header": lm._header(),
-            **self.meta,
+            "latent": {"kind": lm.kind, "spec": lm.file_spec(), "meta": lm.meta},
         }
-        return save_tensors(path, self.state_dict(), kind=self.kind, meta=meta)
+
+    @classmethod
+    def from_file_spec(cls, spec: dict[str, Any], meta: dict[str, Any]) -> LatentClassifier:
+        """An untrained model as described by `file_spec()`, carrying `meta`."""
+        latent = spec["latent"]
+        lm = FILE_KINDS[latent["kind"]].from_file_spec(latent["spec"], latent["meta"])
+        head = make_head(spec["head_kind"], lm.latent_dim, spec["out_dim"], spec.get("hidden", 256))
+        return cls(lm, head, spec["head_kind"], meta)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the latent model and the head to one safetensors file with JSON metadata."""
+        return save_module(self, path)
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> LatentClassifier:
         """Read a file written by `save`; never unpickles. Returned in eval mode."""
-        from xai_gen.latent.conditional import ConditionalLatentModel
-
-        tensors, meta = load_tensors(path, kind=cls.kind)
-        lm_cls = ConditionalLatentModel if meta["latent_kind"] == ConditionalLatentModel.kind else LatentModel
-        lm = lm_cls._from_header(meta["latent_header"])
-        head = make_head(meta["head_kind"], lm.latent_dim, meta["out_dim"], meta.get("hidden", 256))
-        skip = ("head_kind", "out_dim", "hidden", "latent_kind", "latent_header", "kind", "version")
-        model = cls(lm, head, meta["head_kind"], {k: v for k, v in meta.items() if k not in skip})
-        load_state(model, tensors, path)
-        return model.to(map_location).eval()
+        return load_module(path, cls.kind, map_location)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from xai_gen._io import file_kind
 from xai_gen.latent import nets
 from xai_gen.latent.model import LatentModel, _refine
 
@@ -21,6 +22,7 @@ def positive_probability(classifier: Callable[[Tensor], Tensor], x: Tensor, posi
     return torch.sigmoid(out.reshape(out.shape[0]))
 
 
+@file_kind
 class ConditionalLatentModel(LatentModel):
     """Generator `G(z1, z2)`: structural latent `z1`, class latent `z2` (zero = negative class).
 
@@ -38,7 +40,7 @@ class ConditionalLatentModel(LatentModel):
         meta: recipe, config and metrics, as in `LatentModel`.
     """
 
-    kind = "conditional_latent_model"
+    kind: ClassVar[str] = "conditional_latent_model"
 
     def __init__(
         self,
@@ -127,12 +129,12 @@ class ConditionalLatentModel(LatentModel):
         mods = nn.ModuleList([self] + ([classifier] if isinstance(classifier, nn.Module) else []))
         return _refine(loss_fn, z0, steps, lr, mods)
 
-    def _header(self) -> dict[str, Any]:
-        return {**super()._header(), "structural_dim": self.structural_dim}
+    def file_spec(self) -> dict[str, Any]:
+        """`LatentModel.file_spec` plus the size of the structural latent."""
+        return {**super().file_spec(), "structural_dim": self.structural_dim}
 
     @classmethod
-    def _from_header(cls, meta: dict[str, Any]) -> ConditionalLatentModel:
-        arch = meta["architecture"]
-        skip = ("architecture", "latent_dim", "image_shape", "value_range", "kind", "version", "structural_dim")
-        extra = {k: v for k, v in meta.items() if k not in skip}
-        return cls.from_specs(arch["generator"], arch["encoder"], meta["structural_dim"], tuple(meta["value_range"]), extra)
+    def from_file_spec(cls, spec: dict[str, Any], meta: dict[str, Any]) -> ConditionalLatentModel:
+        """An untrained model as described by `file_spec()`, carrying `meta`."""
+        arch = spec["architecture"]
+        return cls.from_specs(arch["generator"], arch["encoder"], spec["structural_dim"], tuple(spec["value_range"]), meta)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from xai_gen._checks import check_images
-from xai_gen._hygiene import preserved
-from xai_gen._io import load_state, load_tensors, save_tensors
+from xai_gen._core.checks import check_images
+from xai_gen._core.state import preserved
+from xai_gen._io import file_kind, load_module, save_module
 from xai_gen.latent import nets
 
 
+@file_kind
 class LatentModel(nn.Module):
     """Generator plus encoder with a shared latent space.
 
@@ -38,7 +39,7 @@ class LatentModel(nn.Module):
         torch.Size([2, 1, 28, 28])
     """
 
-    kind = "latent_model"
+    kind: ClassVar[str] = "latent_model"
 
     def __init__(
         self,
@@ -131,7 +132,8 @@ class LatentModel(nn.Module):
         return _refine(lambda z: F.mse_loss(self.decode(z), x, reduction="none").flatten(1).mean(1), z0, steps, lr, self)
 
     # -- files --------------------------------------------------------------------------
-    def _header(self) -> dict[str, Any]:
+    def file_spec(self) -> dict[str, Any]:
+        """What rebuilds this model from a file: architecture, latent size, image shape, value range."""
         if self.architecture is None:
             raise ValueError("this LatentModel has no architecture description; build it with from_specs to save it")
         return {
@@ -139,26 +141,22 @@ class LatentModel(nn.Module):
             "latent_dim": self.latent_dim,
             "image_shape": list(self.image_shape),
             "value_range": list(self.value_range),
-            **self.meta,
         }
+
+    @classmethod
+    def from_file_spec(cls, spec: dict[str, Any], meta: dict[str, Any]) -> LatentModel:
+        """An untrained model as described by `file_spec()`, carrying `meta`."""
+        arch = spec["architecture"]
+        return cls.from_specs(arch["generator"], arch["encoder"], tuple(spec["value_range"]), meta)
 
     def save(self, path: str | Path) -> Path:
         """Write weights (safetensors) and JSON metadata (architecture, recipe, config, metrics)."""
-        return save_tensors(path, self.state_dict(), kind=self.kind, meta=self._header())
+        return save_module(self, path)
 
     @classmethod
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> LatentModel:
         """Read a file written by `save`; never unpickles. Returned in eval mode."""
-        tensors, meta = load_tensors(path, kind=cls.kind)
-        model = cls._from_header(meta)
-        load_state(model, tensors, path)
-        return model.to(map_location).eval()
-
-    @classmethod
-    def _from_header(cls, meta: dict[str, Any]) -> LatentModel:
-        arch = meta["architecture"]
-        extra = {k: v for k, v in meta.items() if k not in ("architecture", "latent_dim", "image_shape", "value_range", "kind", "version")}
-        return cls.from_specs(arch["generator"], arch["encoder"], tuple(meta["value_range"]), extra)
+        return load_module(path, cls.kind, map_location)
 
 
 def _refine(loss_fn: Any, z0: Tensor, steps: int, lr: float, module: nn.Module) -> Tensor:

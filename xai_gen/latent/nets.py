@@ -7,9 +7,11 @@ size (28 -> 7x7 start, 64 -> 4x4 start, 128 -> 4x4 start).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
+
+from xai_gen._io import file_kind
 
 
 def _stages(size: int) -> tuple[int, int]:
@@ -23,11 +25,25 @@ def _stages(size: int) -> tuple[int, int]:
     return stages, size
 
 
+@file_kind
 class DCGANGenerator(nn.Module):
-    """z `(N, latent_dim)` -> image `(N, C, H, W)` in [-1, 1]."""
+    """z `(N, latent_dim)` -> image `(N, C, H, W)` in [-1, 1].
 
-    def __init__(self, latent_dim: int, image_shape: tuple[int, int, int], width: int = 64) -> None:
+    Attributes:
+        spec: the `spec(...)` that `build` turns back into this network (for files and for
+            recipes that hand networks to each other).
+        meta: recipe, config, metrics and history, stored with the weights.
+    """
+
+    kind: ClassVar[str] = "generator"
+
+    def __init__(
+        self, latent_dim: int, image_shape: tuple[int, int, int], width: int = 64, meta: dict[str, Any] | None = None
+    ) -> None:
         super().__init__()
+        self.spec = spec("dcgan_generator", latent_dim=latent_dim, image_shape=list(image_shape), width=width)
+        self.latent_dim = latent_dim
+        self.meta = dict(meta or {})
         c, h, w = image_shape
         if h != w:
             raise ValueError(f"image_shape must be square, got {image_shape}")
@@ -47,12 +63,29 @@ class DCGANGenerator(nn.Module):
         ch, s0 = self.start
         return self.net(self.fc(z).view(z.shape[0], ch, s0, s0))
 
+    def file_spec(self) -> dict[str, Any]:
+        """What rebuilds this network from a file."""
+        return {"architecture": self.spec}
+
+    @classmethod
+    def from_file_spec(cls, spec: dict[str, Any], meta: dict[str, Any]) -> DCGANGenerator:
+        """An untrained generator as described by `file_spec()`, carrying `meta`."""
+        arch = spec["architecture"]
+        if arch.get("name") != "dcgan_generator":
+            raise ValueError(f"a generator file must describe a 'dcgan_generator', got {arch.get('name')!r}")
+        return cls(**_kwargs(arch), meta=meta)
+
 
 class DCGANEncoder(nn.Module):
-    """image `(N, C, H, W)` -> `(N, out_dim)`; also the WGAN critic with `out_dim=1`."""
+    """image `(N, C, H, W)` -> `(N, out_dim)`; also the WGAN critic with `out_dim=1`.
+
+    Attributes:
+        spec: the `spec(...)` that `build` turns back into this network.
+    """
 
     def __init__(self, out_dim: int, image_shape: tuple[int, int, int], width: int = 64) -> None:
         super().__init__()
+        self.spec = spec("dcgan_encoder", out_dim=out_dim, image_shape=list(image_shape), width=width)
         c, h, _ = image_shape
         stages, s0 = _stages(h)
         layers: list[nn.Module] = []
@@ -73,18 +106,22 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
 
 
 def build(spec: dict[str, Any]) -> nn.Module:
-    """Build a network from `{"name": ..., "kwargs": {...}}` (as stored in file metadata)."""
+    """Build a network from `{"name": ..., "kwargs": {...}}` (as stored in file metadata).
+
+    The network carries its own description as `.spec`.
+    """
     name = spec.get("name")
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {name!r}; known: {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[name](**_kwargs(spec))
+
+
+def _kwargs(spec: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments of a spec (JSON has lists where the constructors take tuples)."""
     kwargs = dict(spec.get("kwargs", {}))
     if "image_shape" in kwargs:
         kwargs["image_shape"] = tuple(kwargs["image_shape"])
-    module = ARCHITECTURES[name](**kwargs)
-    # The recipes pass networks between each other (WGAN generator -> encoder recipe) and
-    # need the description to save the result.
-    module.spec = {"name": name, "kwargs": dict(spec.get("kwargs", {}))}
-    return module
+    return kwargs
 
 
 def spec(name: str, **kwargs: Any) -> dict[str, Any]:

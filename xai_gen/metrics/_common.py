@@ -7,7 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from xai_gen._checks import (
+from xai_gen._core.batching import chunked
+from xai_gen._core.checks import (
     TargetLike,
     check_images,
     check_model_output,
@@ -16,26 +17,6 @@ from xai_gen._checks import (
 )
 
 Model = Callable[[Tensor], Tensor]
-
-
-def positive_int(value: object, name: str) -> int:
-    """Check that `value` is an int >= 1; errors name the argument."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
-
-
-def positive_float(value: object, name: str, allow_zero: bool = False) -> float:
-    """Check that `value` is a finite number > 0 (>= 0 with `allow_zero`)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    ok = value >= 0 if allow_zero else value > 0
-    if not ok or value != value or value == float("inf"):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value}")
-    return float(value)
 
 
 def check_like(x: Tensor, other: object, name: str) -> Tensor:
@@ -104,13 +85,12 @@ def check_masks(masks: object, x: Tensor, name: str = "masks") -> Tensor:
 
 def outputs(model: Model, images: Tensor, batch_size: int | None = None) -> Tensor:
     """Model outputs in batches: `(M, K)` logits, or `(M,)` for a regression output."""
-    step = images.shape[0] if batch_size is None else batch_size
-    parts = []
-    for start in range(0, images.shape[0], step):
-        chunk = images[start : start + step]
+
+    def scores(chunk: Tensor) -> Tensor:
         out = check_model_output(model(chunk), chunk.shape[0])
-        parts.append(out.reshape(-1) if num_classes(out) == 1 else out)
-    return torch.cat(parts)
+        return out.reshape(-1) if num_classes(out) == 1 else out
+
+    return chunked(scores, images, batch_size)
 
 
 def prepare_target(model: Model, x: Tensor, target: TargetLike, batch_size: int | None = None) -> Tensor | None:

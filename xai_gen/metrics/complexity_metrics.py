@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor
 
-from xai_gen._checks import TargetLike
+from xai_gen._core.checks import TargetLike
 from xai_gen.metrics._common import Model, check_inputs, pixel_map
 
 __all__ = ["complexity", "sparseness"]

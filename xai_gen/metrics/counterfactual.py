@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from xai_gen._checks import TargetLike, resolve_target
-from xai_gen._hygiene import preserved
+from xai_gen._core.checks import TargetLike, resolve_target
+from xai_gen._core.state import preserved
 from xai_gen.latent.model import LatentModel
 from xai_gen.metrics._common import Model, check_inputs, check_like, outputs, prepare_target
 

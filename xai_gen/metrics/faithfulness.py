@@ -16,8 +16,9 @@ from scipy.ndimage import gaussian_filter
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from xai_gen._checks import TargetLike
-from xai_gen._hygiene import preserved
+from xai_gen._core.checks import TargetLike
+from xai_gen._core.state import preserved
+from xai_gen._core.validators import positive_float, positive_int
 from xai_gen.explainer import Explainer
 from xai_gen.latent.model import LatentModel
 from xai_gen.metrics._common import (
@@ -25,8 +26,6 @@ from xai_gen.metrics._common import (
     check_inputs,
     outputs,
     pixel_map,
-    positive_float,
-    positive_int,
     prepare_target,
     target_scores,
 )

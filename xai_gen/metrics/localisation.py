@@ -11,14 +11,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from xai_gen._checks import TargetLike
+from xai_gen._core.checks import TargetLike
+from xai_gen._core.validators import positive_int
 from xai_gen.metrics._common import (
     Model,
     check_inputs,
     check_map,
     check_masks,
     pixel_map,
-    positive_int,
 )
 from xai_gen.metrics._stats import pearson_rows
 

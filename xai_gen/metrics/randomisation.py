@@ -8,8 +8,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from xai_gen._checks import TargetLike
-from xai_gen._hygiene import preserved
+from xai_gen._core.checks import TargetLike
+from xai_gen._core.state import preserved
 from xai_gen.explainer import Explainer
 from xai_gen.metrics._common import check_inputs, prepare_target
 from xai_gen.metrics._stats import spearman_rows

@@ -87,7 +87,7 @@ def save_checkpoint(
         tensors.update({f"module/{name}/{k}": v for k, v in module.state_dict().items()})
     optim = {name: _flatten_optimizer(name, opt, tensors) for name, opt in optimizers.items()}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_tensors(tmp, tensors, kind=KIND, meta={**meta, "optimizers": optim})
+    save_tensors(tmp, tensors, kind=KIND, spec={"optimizers": optim}, meta=meta)
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -117,10 +117,11 @@ def load_checkpoint(
         ValueError: not a checkpoint, truncated or foreign file, or names/shapes that do not
             match the objects given.
     """
-    tensors, meta = load_tensors(path, kind=KIND)
+    tensors, header = load_tensors(path, kind=KIND)
+    meta, saved_optimizers = header.meta, header.spec.get("optimizers", {})
     if recipe is not None and meta.get("recipe") != recipe:
         raise ValueError(f"{path} is a checkpoint of {meta.get('recipe')!r}, not of {recipe!r}")
-    missing = [f"optimizer {n!r}" for n in optimizers if n not in meta.get("optimizers", {})]
+    missing = [f"optimizer {n!r}" for n in optimizers if n not in saved_optimizers]
     missing += [f"generator {n!r}" for n in generators if f"rng/{n}" not in tensors]
     if missing:
         raise ValueError(f"{path} does not hold {', '.join(missing)}; was it written by another recipe?")
@@ -129,7 +130,7 @@ def load_checkpoint(
         load_state(module, {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}, path)
     for name, opt in optimizers.items():
         try:
-            opt.load_state_dict(_unflatten_optimizer(meta["optimizers"][name], tensors))
+            opt.load_state_dict(_unflatten_optimizer(saved_optimizers[name], tensors))
         except (ValueError, KeyError) as err:
             raise ValueError(f"{path}: optimizer {name!r} does not match: {err}") from err
     for name, gen in generators.items():

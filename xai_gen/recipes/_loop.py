@@ -19,8 +19,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -59,55 +58,6 @@ class TrainConfig:
 def config_dict(config: Any) -> dict[str, Any]:
     """A config dataclass as a JSON-normal dict (tuples become lists, nested configs dicts)."""
     return json.loads(json.dumps(asdict(config)))
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """`"auto"` -> CUDA when available, else CPU; otherwise `torch.device(device)`.
-
-    Raises:
-        ValueError: CUDA requested but not available, or an unknown device string.
-    """
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or a torch.device, got {device!r}") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but CUDA is not available; use 'cpu' or 'auto'")
-    return dev
-
-
-@contextmanager
-def evaluating(*modules: nn.Module) -> Iterator[None]:
-    """Eval mode and `torch.no_grad()` for a block; the modules' modes are restored after."""
-    modes = [(m, m.training) for module in modules for m in module.modules()]
-    try:
-        for module in modules:
-            module.eval()
-        with torch.no_grad():
-            yield
-    finally:
-        for m, mode in modes:
-            m.training = mode
-
-
-def check_images(images: Any, name: str = "images", min_count: int = 2) -> Tensor:
-    """Validate training images `(N, C, H, W)`: a finite floating tensor with at least `min_count` rows."""
-    if not isinstance(images, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(images).__name__}")
-    if images.dim() != 4 or not images.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
-    if len(images) < min_count:
-        raise ValueError(f"{name} must hold at least {min_count} images, got {len(images)}")
-    if not torch.isfinite(images).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return images
-
-
-def chunked(fn: Callable[[Tensor], Tensor], x: Tensor, batch_size: int = 500) -> Tensor:
-    """`fn` applied to `x` in chunks of `batch_size` rows, results concatenated."""
-    return torch.cat([fn(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 class TrainingLoop:

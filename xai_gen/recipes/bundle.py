@@ -93,8 +93,8 @@ class _Settings:
 def _settings(preset: str, size: int) -> _Settings:
     """Recipe configs of a bundle of `size` x `size` images.
 
-    `"fast"`: at most about 3 minutes per bundle; the `minutes` budgets cap the slow parts
-    (a capped run is recorded as `stopped: "budget"`). On one thread of a shared machine
+    `"fast"`: the `minutes` budgets cap the slow parts, so that a bundle trains in minutes on
+    a CPU (a capped run is recorded as `stopped: "budget"`). On one thread of a shared machine
     the MNIST autoencoder and conditional GAN reached 14 of 20 epochs and 1,378 of 1,500
     steps within their budgets; on 64 x 64 images a conditional GAN step costs about 5
     times more, and the budget ends it after a few hundred steps (see the quality reports).
@@ -274,9 +274,9 @@ def mnist_bundle(
 ) -> Bundle:
     """The MNIST bundle on `mnist_5k` (4,000 train / 1,000 test digits); conditional pair 4 -> 9.
 
-    Cold (nothing cached) with `preset="fast"`: 156 s measured on one thread of a shared
-    2-core machine (116 CPU-seconds); warm: 6 s (mostly loading the digits). `preset="full"` trains longer (no minutes budgets, wider networks) and is
-    cached separately (a preset change retrains).
+    Cold (nothing cached) it trains every model (each quality report records its seconds);
+    warm it only loads the cached files and the digits. `preset="full"` trains longer (no
+    minutes budgets, wider networks) and is cached separately (a preset change retrains).
 
     Args:
         cache_dir: folder of the cached files and their quality reports.
@@ -303,8 +303,7 @@ def synthetic_cxr_bundle(
 
     The classifier and the conditional model use the binary label (0 healthy, 1 diseased);
     `regression_head` predicts the continuous target (GVR Algorithm 1). Cold with
-    `preset="fast"`: 204 s measured on one thread of a shared 2-core machine (the
-    conditional GAN stops at its 1.4-minute budget); warm: seconds.
+    `preset="fast"` the conditional GAN stops at its `minutes` budget; warm it only loads.
 
     Args:
         cache_dir: folder of the cached files and their quality reports.

@@ -11,8 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from xai_gen._core.batching import chunked
+from xai_gen._core.checks import check_images
+from xai_gen._core.devices import model_device, resolve_device
+from xai_gen._core.state import evaluating
 from xai_gen.models import SmallCNN, save_classifier
-from xai_gen.recipes._loop import TrainConfig, TrainingLoop, check_images, resolve_device
+from xai_gen.recipes._loop import TrainConfig, TrainingLoop
 
 
 @dataclass
@@ -39,21 +43,15 @@ class ClassifierConfig(TrainConfig):
     hidden: int = 64
 
 
-@torch.no_grad()
 def accuracy(model: torch.nn.Module, images: Tensor, labels: Tensor, batch_size: int = 500) -> float:
     """Share of `images: (N, C, H, W)` whose argmax logit equals `labels: (N,)`.
 
-    Runs on the model's device; the model's train/eval mode is restored afterwards.
+    Runs on the model's device, without gradients; the model is left as it was.
     """
-    was = model.training
-    model.eval()
-    dev = next(model.parameters()).device
-    correct = sum(
-        (model(images[i : i + batch_size].to(dev)).argmax(1).cpu() == labels[i : i + batch_size]).sum().item()
-        for i in range(0, len(images), batch_size)
-    )
-    model.train(was)
-    return correct / len(images)
+    dev = model_device(model)
+    with evaluating(model):
+        predicted = chunked(lambda b: model(b.to(dev)).argmax(1).cpu(), images, batch_size)
+    return (predicted == labels).sum().item() / len(images)
 
 
 def train_classifier(
@@ -91,7 +89,7 @@ def train_classifier(
         (torch.Size([2, 10]), 1)
     """
     cfg = config or ClassifierConfig()
-    images = check_images(images)
+    images, _ = check_images(images, "images", allow_single=False, min_count=2)
     if not isinstance(labels, Tensor) or labels.shape != (len(images),) or labels.is_floating_point():
         raise ValueError(f"labels must be an int tensor of shape ({len(images)},)")
     if int(labels.min()) < 0:

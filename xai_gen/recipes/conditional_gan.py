@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,11 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from xai_gen._hygiene import preserved
+from xai_gen._core.checks import check_images
+from xai_gen._core.devices import model_device, resolve_device
+from xai_gen._core.state import evaluating, frozen_copy
 from xai_gen.latent import ConditionalLatentModel, nets, positive_probability
-from xai_gen.recipes._loop import TrainConfig, TrainingLoop, check_images, resolve_device
+from xai_gen.recipes._loop import TrainConfig, TrainingLoop
 from xai_gen.recipes.encoder import EncoderConfig, fit_encoder
-from xai_gen.recipes.wgan_gp import set_trainable
 
 
 @dataclass
@@ -26,7 +26,7 @@ class ConditionalGANConfig(TrainConfig):
     The paper (a student abstract) gives the objective (its Eq. 1) but no sizes; the
     defaults (a 90 + 10 split of a 100-d latent, DCGAN's Adam betas) were tuned on MNIST
     4 vs 9: batch 32, lr 5e-4 and classifier weight 2 reach a class consistency of 94 % in
-    1,500 steps (about 80 CPU-seconds), where batch 64, lr 5e-4, weight 1 reach 92 %.
+    1,500 steps, where batch 64, lr 5e-4, weight 1 reach 92 %.
 
     Attributes:
         structural_dim: size of z1 (structure, shared by both classes), z1 ~ N(0, I).
@@ -129,7 +129,7 @@ def train_conditional_gan(
         torch.Size([1, 1, 28, 28])
     """
     cfg = config or ConditionalGANConfig()
-    images = check_images(images)
+    images, _ = check_images(images, "images", allow_single=False, min_count=2)
     if not isinstance(labels, Tensor) or labels.shape != (len(images),) or not set(labels.unique().tolist()) <= {0, 1}:
         raise ValueError(f"labels must be a (N,) tensor of 0 (negative) / 1 (positive) with N = {len(images)}")
     if not isinstance(classifier, nn.Module):
@@ -157,11 +157,11 @@ def train_conditional_gan(
         return z.to(dev), y.to(dev)
 
     # A frozen copy: the caller's classifier keeps its device, mode and flags.
-    clf = _copy_frozen(classifier).to(dev)
+    clf = frozen_copy(classifier).to(dev)
 
     def step() -> dict[str, float]:
         # Discriminator: log D(x) + log(1 - D(G(z1, y))) (Eq. 1, first two terms).
-        set_trainable(disc, True)
+        disc.requires_grad_(True)
         real = images[loop.batch(n, bs)].to(dev)
         z, _ = sample(len(real))
         with torch.no_grad():
@@ -172,7 +172,7 @@ def train_conditional_gan(
         opt_d.step()
         # Generator: non-saturating adversarial term plus the classifier's cross-entropy
         # w.r.t. the conditioning class (Eq. 1, third term); D and C frozen.
-        set_trainable(disc, False)
+        disc.requires_grad_(False)
         z, y = sample(bs)
         fake = generator(z)
         adv = F.softplus(-disc(fake)).mean()
@@ -198,7 +198,6 @@ def train_conditional_gan(
     encoder, enc_loop = fit_encoder(generator, images, cfg.encoder, "conditional_encoder", out_dir,
                                     resume and loop.step == steps_before, progress, device, data, sample_z=prior)
     cond.encoder = encoder
-    generator.requires_grad_(True)
     cond.architecture["encoder"] = encoder.spec
     cond.to(dev).eval()
     metrics = dict(loop.metrics)
@@ -211,7 +210,6 @@ def train_conditional_gan(
     return cond
 
 
-@torch.no_grad()
 def class_consistency(
     cond_lm: ConditionalLatentModel,
     classifier: nn.Module,
@@ -251,9 +249,9 @@ def class_consistency(
     if n_z1 < 1:
         raise ValueError(f"n_z1 must be >= 1, got {n_z1}")
     gen = torch.Generator().manual_seed(seed)
-    dev = next(cond_lm.parameters()).device
+    dev = model_device(cond_lm)
     correct = 0
-    with preserved(cond_lm), preserved(classifier):
+    with evaluating(cond_lm, classifier):
         for start in range(0, n_z1, batch_size):
             b = min(batch_size, n_z1 - start)
             z1 = torch.randn(b, cond_lm.structural_dim, generator=gen).repeat(4, 1)
@@ -280,7 +278,3 @@ def binary_subset(images: Tensor, labels: Tensor, negative: int, positive: int) 
         raise ValueError(f"labels must contain both classes {negative} and {positive}")
     return images[keep], (labels[keep] == positive).long()
 
-
-def _copy_frozen(module: nn.Module) -> nn.Module:
-    """A frozen eval-mode copy (used where a caller's classifier must stay untouched)."""
-    return copy.deepcopy(module).eval().requires_grad_(False)

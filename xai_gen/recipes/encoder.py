@@ -13,15 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from xai_gen._core.batching import chunked
+from xai_gen._core.checks import check_images
+from xai_gen._core.devices import model_device, resolve_device
+from xai_gen._core.state import evaluating, frozen_copy
 from xai_gen.latent import LatentModel, nets
-from xai_gen.recipes._loop import (
-    TrainConfig,
-    TrainingLoop,
-    check_images,
-    chunked,
-    evaluating,
-    resolve_device,
-)
+from xai_gen.recipes._loop import TrainConfig, TrainingLoop
 from xai_gen.recipes.losses import laplacian_loss
 
 
@@ -75,7 +72,8 @@ def fit_encoder(
     """Train an encoder against a frozen generator; the shared core of `train_encoder`.
 
     Args:
-        generator: frozen decoder, built by `nets.build` (has `.spec` with `latent_dim`).
+        generator: the decoder, built by `nets.build` (has `.spec` with `latent_dim`); a
+            frozen copy is trained against, the module itself is not changed.
         images: `(N, C, H, W)` images.
         cfg: settings.
         recipe: loop name (checkpoint file name).
@@ -85,7 +83,7 @@ def fit_encoder(
     Returns:
         `(encoder, loop)`; the generator is left unchanged.
     """
-    images = check_images(images, min_count=cfg.validation_ratio + 1)
+    images, _ = check_images(images, "images", allow_single=False, min_count=cfg.validation_ratio + 1)
     spec = getattr(generator, "spec", None)
     if spec is None or "latent_dim" not in spec.get("kwargs", {}):
         raise ValueError("generator has no .spec with latent_dim; build it with nets.build or train_wgan_gp")
@@ -94,7 +92,8 @@ def fit_encoder(
     torch.manual_seed(cfg.seed)
     encoder = nets.build(nets.spec("dcgan_encoder", out_dim=latent_dim, image_shape=shape, width=cfg.width))
     encoder.to(dev).train()
-    generator.to(dev).eval().requires_grad_(False)
+    # A frozen copy on the training device: the caller's generator stays exactly as it was.
+    generator = frozen_copy(generator).to(dev)
     opt = torch.optim.Adam(encoder.parameters(), lr=cfg.lr)
     train_idx, val_idx = validation_split(len(images), cfg.validation_ratio, cfg.seed)
     train, val = images[train_idx], images[val_idx]
@@ -170,9 +169,9 @@ def train_encoder(
         ['epoch', 'seconds', 'step', 'train_laplacian', 'train_mse', 'val_laplacian', 'val_mse']
     """
     cfg = config or EncoderConfig()
-    generator = copy.deepcopy(generator)
     encoder, loop = fit_encoder(generator, images, cfg, "encoder", out_dir, resume, progress, device, data)
-    generator.requires_grad_(True)
+    # The latent model owns a trainable copy of the generator, on the encoder's device.
+    generator = copy.deepcopy(generator).to(model_device(encoder)).requires_grad_(True)
     meta = {**loop.result_meta(), "generator": getattr(generator, "meta", {})}
     lm = LatentModel(generator, encoder, generator.spec["kwargs"]["latent_dim"], tuple(images.shape[1:]),
                      architecture={"generator": generator.spec, "encoder": encoder.spec}, meta=meta).eval()

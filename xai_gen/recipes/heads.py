@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,15 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from xai_gen._core.batching import chunked
+from xai_gen._core.checks import check_images
+from xai_gen._core.devices import resolve_device
+from xai_gen._core.state import evaluating
 from xai_gen.latent import LatentClassifier, LatentModel, make_head
-from xai_gen.recipes._loop import (
-    TrainConfig,
-    TrainingLoop,
-    check_images,
-    chunked,
-    evaluating,
-    resolve_device,
-)
+from xai_gen.recipes._loop import TrainConfig, TrainingLoop
 
 TASKS = ("classes", "regression")
 
@@ -83,7 +81,7 @@ def train_head(
     continuous target such as the paper's scaled BNP).
 
     Args:
-        latent_model: the `LatentModel` whose encoder produces the codes (not changed).
+        latent_model: the `LatentModel` whose encoder produces the codes (copied, never changed).
         images: `(N, C, H, W)` images.
         targets: `(N,)` int64 classes (`task="classes"`) or floats (`task="regression"`).
         kind: `"linear"` or `"mlp"`.
@@ -98,7 +96,8 @@ def train_head(
         data: description of the data stored with the weights.
 
     Returns:
-        `LatentClassifier(latent_model, head)` in eval mode; `meta` holds the metrics.
+        `LatentClassifier` of a copy of `latent_model` and the head, in eval mode; `meta`
+        holds the metrics.
 
     Example:
         >>> from xai_gen.latent import nets
@@ -111,12 +110,13 @@ def train_head(
         (torch.Size([3, 2]), True)
     """
     cfg = config or HeadConfig()
-    images = check_images(images)
+    images, _ = check_images(images, "images", allow_single=False, min_count=2)
     targets = _check_targets(targets, len(images), task)
     if test is not None:
-        test = (check_images(test[0], "test images", 1), _check_targets(test[1], len(test[0]), task, "test targets"))
+        test = (check_images(test[0], "test images", allow_single=False)[0], _check_targets(test[1], len(test[0]), task, "test targets"))
     dev = resolve_device(device)
-    latent_model.to(dev)
+    # The result owns a copy on the training device: the caller's model keeps its device and mode.
+    latent_model = copy.deepcopy(latent_model).to(dev)
     with evaluating(latent_model):
         codes = chunked(lambda b: latent_model.encode(b.to(dev)), images)
         test_codes = chunked(lambda b: latent_model.encode(b.to(dev)), test[0]) if test is not None else None

@@ -18,10 +18,11 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor, nn
 
-from xai_gen._hygiene import preserved
+from xai_gen._core.batching import chunked
+from xai_gen._core.devices import model_device
+from xai_gen._core.state import evaluating
 from xai_gen._markdown import markdown_table
-from xai_gen.latent import ConditionalLatentModel, LatentClassifier, LatentModel
-from xai_gen.recipes._loop import chunked
+from xai_gen.latent import ConditionalLatentModel, LatentClassifier, LatentModel, nets
 from xai_gen.recipes.losses import laplacian_loss
 
 #: History columns that are bookkeeping, not losses.
@@ -67,8 +68,8 @@ def classifier_features(classifier: nn.Module, images: Tensor) -> Tensor:
     """Penultimate features `(N, D)` of a classifier: `classifier.features(x)` (e.g. `SmallCNN`)."""
     if not hasattr(classifier, "features"):
         raise TypeError("reference_classifier must have a .features(x) method (e.g. xai_gen.models.SmallCNN)")
-    dev = next(classifier.parameters()).device
-    with preserved(classifier), torch.no_grad():
+    dev = model_device(classifier)
+    with evaluating(classifier):
         return chunked(lambda b: classifier.features(b.to(dev)).cpu(), images)
 
 
@@ -146,8 +147,8 @@ def save_loss_curves(history: list[dict[str, float]], path: Path, title: str) ->
 def _samples(model: nn.Module, n: int, seed: int) -> Tensor:
     """Decodings of z ~ N(0, I); for a conditional model, pairs (z2 = 0, z2 ~ N(0, I)) per z1."""
     g = torch.Generator().manual_seed(seed)
-    dev = next(model.parameters()).device
-    with preserved(model), torch.no_grad():
+    dev = model_device(model)
+    with evaluating(model):
         if isinstance(model, ConditionalLatentModel):
             half = (n + 1) // 2
             z1 = torch.randn(half, model.structural_dim, generator=g)
@@ -156,23 +157,23 @@ def _samples(model: nn.Module, n: int, seed: int) -> Tensor:
             neg = chunked(gen, torch.cat([z1, torch.zeros_like(z2)], 1).to(dev))
             pos = chunked(gen, torch.cat([z1, z2], 1).to(dev))
             return torch.cat([neg, pos])[:n]
-        latent_dim = model.latent_dim if isinstance(model, LatentModel) else model.spec["kwargs"]["latent_dim"]
+        latent_dim = model.latent_dim
         decode = model.decode if isinstance(model, LatentModel) else model
         z = torch.randn(n, latent_dim, generator=g).to(dev)
         return chunked(lambda b: decode(b).cpu(), z)
 
 
 def _latent_metrics(model: LatentModel, images: Tensor) -> tuple[dict[str, float], Tensor]:
-    dev = next(model.parameters()).device
-    with preserved(model), torch.no_grad():
+    dev = model_device(model)
+    with evaluating(model):
         recon = chunked(lambda b: model.reconstruct(b.to(dev)).cpu(), images)
     return {"reconstruction_mse": F.mse_loss(recon, images).item(),
             "reconstruction_laplacian": laplacian_loss(recon, images).item()}, recon
 
 
 def _head_metrics(model: nn.Module, images: Tensor, labels: Tensor) -> dict[str, float]:
-    dev = next(model.parameters()).device
-    with preserved(model), torch.no_grad():
+    dev = model_device(model)
+    with evaluating(model):
         out = chunked(lambda b: model(b.to(dev)).cpu(), images)
     if labels.is_floating_point():
         pred = out.reshape(len(out), -1)[:, 0]
@@ -269,7 +270,7 @@ def quality_report(
         k = min(16, len(images_test))
         pairs = torch.stack([images_test[:k], recon[:k]], 1).flatten(0, 1)  # A, B, A, B, ...
         figures["reconstructions"] = save_grid(pairs, out / f"{name}.reconstructions.png", 8, value_range).name
-    generates = isinstance(model, LatentModel) or "generator" in str(getattr(model, "spec", {}).get("name", ""))
+    generates = isinstance(model, LatentModel | nets.DCGANGenerator)
     if generates:
         samples = _samples(model, max(len(images_test), 64), seed)
         shown = torch.cat([samples[:32], samples[(len(samples) + 1) // 2 :][:32]]) \

@@ -10,13 +10,12 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from xai_gen._io import load_state, load_tensors, save_tensors
+from xai_gen._core.checks import check_images
+from xai_gen._core.devices import resolve_device
+from xai_gen._io import load_module, save_module
 from xai_gen.latent import nets
-from xai_gen.recipes._loop import TrainConfig, TrainingLoop, check_images, resolve_device
+from xai_gen.recipes._loop import TrainConfig, TrainingLoop
 from xai_gen.recipes.losses import gradient_penalty
-
-#: `kind` of generator files.
-GENERATOR_KIND = "generator"
 
 
 @dataclass
@@ -65,12 +64,6 @@ def critic_step(
     return {"critic": loss.item(), "wasserstein": (d_real - d_fake).item(), "gp": gp.item()}
 
 
-def set_trainable(module: nn.Module, flag: bool) -> None:
-    """Switch `requires_grad` of all parameters (freeze the critic during generator steps)."""
-    for p in module.parameters():
-        p.requires_grad_(flag)
-
-
 def train_wgan_gp(
     images: Tensor,
     config: WGANGPConfig | None = None,
@@ -108,7 +101,7 @@ def train_wgan_gp(
         (torch.Size([1, 1, 28, 28]), 2)
     """
     cfg = config or WGANGPConfig()
-    images = check_images(images)
+    images, _ = check_images(images, "images", allow_single=False, min_count=2)
     dev = resolve_device(device)
     shape = tuple(images.shape[1:])
     torch.manual_seed(cfg.seed)
@@ -126,13 +119,13 @@ def train_wgan_gp(
     n, bs = len(images), cfg.batch_size
 
     def step() -> dict[str, float]:
-        set_trainable(critic, True)
+        critic.requires_grad_(True)
         for _ in range(cfg.critic_steps):
             real = images[loop.batch(n, bs)].to(dev)
             with torch.no_grad():
                 fake = generator(loop.randn(len(real), cfg.latent_dim, device=dev))
             logs = critic_step(critic, opt_d, real, fake, cfg.gp_weight, loop.gen)
-        set_trainable(critic, False)
+        critic.requires_grad_(False)
         loss_g = -critic(generator(loop.randn(bs, cfg.latent_dim, device=dev))).mean()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -140,7 +133,7 @@ def train_wgan_gp(
         return {**logs, "generator": loss_g.item()}
 
     loop.run(step)
-    set_trainable(critic, True)
+    critic.requires_grad_(True)
     generator.eval().requires_grad_(True)
     generator.meta = loop.result_meta()
     if out_dir is not None:
@@ -149,18 +142,15 @@ def train_wgan_gp(
 
 
 def save_generator(generator: nn.Module, path: str | Path) -> Path:
-    """Write a generator built by `nets.build` (it has `.spec`) with its `.meta` to safetensors."""
-    spec = getattr(generator, "spec", None)
-    if spec is None:
-        raise ValueError("generator has no .spec; build it with xai_gen.latent.nets.build or train_wgan_gp")
-    meta = {"architecture": spec, **getattr(generator, "meta", {})}
-    return save_tensors(path, generator.state_dict(), kind=GENERATOR_KIND, meta=meta)
+    """Write a generator built by `nets.build` (a `DCGANGenerator`) with its `.meta` to safetensors."""
+    if not isinstance(generator, nets.DCGANGenerator):
+        raise ValueError(
+            f"generator has no .spec to rebuild it from ({type(generator).__name__}); build it with "
+            "xai_gen.latent.nets.build or train_wgan_gp"
+        )
+    return save_module(generator, path)
 
 
 def load_generator(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Read a file written by `save_generator` (no pickle); eval mode, `.spec` and `.meta` set."""
-    tensors, meta = load_tensors(path, kind=GENERATOR_KIND)
-    generator = nets.build(meta.pop("architecture"))
-    load_state(generator, tensors, path)
-    generator.meta = {k: v for k, v in meta.items() if k not in ("kind", "version")}
-    return generator.to(map_location).eval()
+    return load_module(path, nets.DCGANGenerator.kind, map_location)

@@ -7,14 +7,16 @@ Sign convention: see `xai_gen.viz.colors` (purple positive, orange negative).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
 
-from xai_gen.explainer import Explanation
 from xai_gen.viz.colors import normalize_symmetric, sequential_cmap, signed_cmap
 from xai_gen.viz.grid import frame_strip, plot_grid
 from xai_gen.viz.overlay import overlay, show_image
+
+if TYPE_CHECKING:  # type hints only: viz must not import the explainer module it draws for
+    from xai_gen.explainer import Explanation
 
 __all__ = [
     "frame_strip",
@@ -46,6 +48,7 @@ def plot_explanation(exp: Explanation, index: int = 0, **kw: Any) -> Figure:
 
     Example:
         >>> import torch
+        >>> from xai_gen import Explanation
         >>> x = torch.rand(2, 1, 8, 8)
         >>> fig = plot_explanation(Explanation(x - 0.5, x, torch.tensor([3, 1]), "demo"), index=1)
         >>> [ax.get_title() for ax in fig.axes[:2]]

@@ -3,7 +3,7 @@
 Sign convention (one for every method, so that columns of a comparison read alike):
 
 * **positive = purple**: evidence *for* the explained class. For GVR the attribution is
-  `g(z0) - g(z*)` (DESIGN §3), so positive pixels are density that the original has and the
+  `g(z0) - g(z*)` (reconstruction minus counterfactual), so positive pixels are density that the original has and the
   counterfactual lost — in the words of the GVR paper's Fig. 4, density the predicted class
   *added* relative to the image "without heart failure". The paper: "positive values as purple
   and negative values as orange".

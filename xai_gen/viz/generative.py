@@ -9,13 +9,15 @@ probability under each, and the last-minus-first difference map).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from xai_gen.explainer import Explanation
 from xai_gen.viz.overlay import overlay, show_image
+
+if TYPE_CHECKING:  # type hints only: viz must not import the explainer module it draws for
+    from xai_gen.explainer import Explanation
 
 __all__ = ["plot_gvr", "plot_traversal"]
 
@@ -66,6 +68,7 @@ def plot_gvr(exp: Explanation, index: int = 0, **overlay_kw: Any) -> Figure:
 
     Example:
         >>> import torch
+        >>> from xai_gen import Explanation
         >>> x = torch.rand(2, 1, 8, 8)
         >>> exp = Explanation(x - 0.5, x, torch.tensor([9, 9]), "gvr", counterfactuals=x * 0.5,
         ...                   contrasts=torch.tensor([4, 4]), success=torch.tensor([True, False]),
@@ -117,6 +120,7 @@ def plot_traversal(exp: Explanation, index: int = 0, count: int = 11, **overlay_
 
     Example:
         >>> import torch
+        >>> from xai_gen import Explanation
         >>> frames = torch.rand(1, 11, 1, 8, 8)
         >>> exp = Explanation(frames[:, -1] - frames[:, 0], frames[:, -1], torch.tensor([1]), "latent_traversal",
         ...                   frames=frames, probabilities=torch.linspace(0.1, 0.9, 11)[None])

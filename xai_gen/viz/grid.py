@@ -5,15 +5,18 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from xai_gen.explainer import Explanation
 from xai_gen.viz.colors import to_numpy
 from xai_gen.viz.overlay import overlay, show_image
+
+if TYPE_CHECKING:  # type hints only: viz must not import the explainer module it draws for
+    from xai_gen.explainer import Explanation
 
 __all__ = ["frame_strip", "plot_grid"]
 

@@ -1,4 +1,4 @@
-"""Input validation shared by every explainer: clear errors that name the argument."""
+"""Input checks shared by explainers, metrics and recipes: clear errors that name the argument."""
 
 from __future__ import annotations
 
@@ -10,33 +10,48 @@ from torch import Tensor
 TargetLike = int | Sequence[int] | Tensor | None
 
 
-def check_images(x: object, name: str = "x") -> tuple[Tensor, bool]:
+def check_images(
+    x: object, name: str = "x", *, allow_single: bool = True, min_count: int = 1
+) -> tuple[Tensor, bool]:
     """Validate an image batch.
 
     Args:
-        x: `(N, C, H, W)` floating tensor, or a single `(C, H, W)` image.
+        x: `(N, C, H, W)` floating tensor, or (with `allow_single`) a single `(C, H, W)` image.
         name: argument name used in error messages.
+        allow_single: accept one `(C, H, W)` image and promote it to a batch of one
+            (explainers and metrics do; training data must be a batch).
+        min_count: the fewest images N accepted (training needs several).
 
     Returns:
         The batch as `(N, C, H, W)` and whether a single image was promoted to a batch of one.
 
     Raises:
         TypeError: `x` is not a floating-point tensor.
-        ValueError: wrong rank, empty batch, or NaN/inf values.
+        ValueError: wrong rank, fewer than `min_count` images, or NaN/inf values.
+
+    Example:
+        >>> batch, single = check_images(torch.zeros(1, 4, 4))
+        >>> tuple(batch.shape), single
+        ((1, 1, 4, 4), True)
+        >>> check_images(torch.zeros(1, 4, 4), "images", allow_single=False)
+        Traceback (most recent call last):
+        ...
+        ValueError: images must be a float tensor (N, C, H, W), got shape (1, 4, 4)
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    single = x.dim() == 3
+    single = allow_single and x.dim() == 3
     if single:
         x = x.unsqueeze(0)
     if x.dim() != 4:
-        raise ValueError(
-            f"{name} must have shape (N, C, H, W) (or (C, H, W) for one image), got {tuple(x.shape)}"
-        )
+        one = " (or (C, H, W) for one image)" if allow_single else ""
+        raise ValueError(f"{name} must be a float tensor (N, C, H, W){one}, got shape {tuple(x.shape)}")
     if x.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch: shape {tuple(x.shape)}")
+    if x.shape[0] < min_count:
+        raise ValueError(f"{name} must hold at least {min_count} images, got {x.shape[0]}")
     # max(|x|) is NaN/inf exactly when some entry is: ~7x cheaper on CPU than
     # isfinite(x).all(), which builds a full bool tensor (this runs on every attribute call).
     if not torch.isfinite(x.abs().max()):

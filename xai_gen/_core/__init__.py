@@ -1,0 +1,9 @@
+"""Helpers shared by explainers, metrics, recipes and the CLI, one idea per module.
+
+* `checks`: input checks with errors that name the argument (image batches, model outputs,
+  targets).
+* `validators`: scalar settings (positive ints and floats).
+* `devices`: device strings and the device a model lives on.
+* `batching`: a model applied to a large batch in chunks.
+* `state`: context managers that leave a model exactly as they found it.
+"""
