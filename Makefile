@@ -8,11 +8,16 @@ $(BIN)/xai-gen: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev,docs]"
 	touch $@
 
-.PHONY: install demo test bench docs docs-figures serve
+.PHONY: install demo test bench docs docs-figures serve bundles
 install: $(BIN)/xai-gen
 
 demo: install
 	$(BIN)/xai-gen compare --data all --methods all --out report
+
+# Rebuilds the pretrained bundles shipped in xai_gen/bundles/data (tens of minutes on a CPU;
+# checkpoints under runs/bundle-build, so a killed build resumes).
+bundles: install
+	$(BIN)/xai-gen bundle build all --preset full --out xai_gen/bundles/data
 
 test: install
 	$(BIN)/ruff check xai_gen tests baselines benchmarks docs

@@ -187,44 +187,85 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def table_recipes(bundles: Bundles) -> None:
-    """Recipes page: every bundled model's quality report, training time and report figures."""
-    from xai_gen.compare.report import markdown_table
+def _machine(hw: dict[str, Any]) -> str:
+    if hw.get("device") == "cuda":
+        return f"GPU {hw.get('gpu')}"
+    return f"{hw.get('cpu')}, {hw.get('threads')} thread(s) of {hw.get('cpu_cores')} shared cores"
 
-    header = ["data set", "model", "recipe", "steps", "training time", "stopped by", "held-out quality"]
-    rows = []
+
+def table_bundles(bundles: Bundles) -> None:
+    """Recipes page: every shipped model's provenance and quality, with its sample and reconstruction grids.
+
+    Everything comes from the shipped files: the numbers from their provenance (measured at
+    the end of training by `xai-gen bundle build`), the grids drawn here from the models.
+    """
+    import xai_gen as xg
+    from xai_gen.bundles import build, components, quality
+    from xai_gen.bundles.shipped import SHIPPED_DIR, load_shipped
+    from xai_gen.compare.report import markdown_table
+    from xai_gen.latent import ConditionalLatentModel, LatentModel
+    from xai_gen.recipes.report import save_grid
+    from xai_gen.viz import plot_grid
+
+    header = ["data set", "model", "recipe", "training time", "machine", "file", "held-out quality"]
+    rows: list[list[str]] = []
     pictures: list[str] = []
+    total = 0
     for dataset in ("mnist", "synthetic-cxr"):
-        bundle = bundles[dataset]
-        for name, report in bundle.reports.items():
-            metrics = dict(report.get("metrics", {}))
-            consistency = report.get("training_metrics", {}).get("class_consistency")
-            if consistency is not None:  # the traversal paper's generator check
-                metrics["class_consistency"] = consistency
-            quality = ", ".join(f"{k} {_fmt(v)}" for k, v in metrics.items())
-            seconds = report.get("seconds")
-            took = f"{seconds:.0f} s" if isinstance(seconds, int | float) else "-"
-            rows.append([dataset, f"`{name}`", f"`{report.get('recipe', '-')}`", report.get("steps", "-"),
-                         took, report.get("stopped") or "end", quality or "-"])
-            for kind, file in report.get("figures", {}).items():
-                if kind == "loss_curves" or name not in ("autoencoder", "conditional_gan"):
-                    continue
-                source = Path(bundle.cache_dir) / name / file
-                target = FIGURES / "recipes" / f"{dataset}_{file}"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, target)
-                print(f"copied {target.relative_to(DOCS.parent)}")
-                pictures += [f"![{dataset} {name}: {kind}](figures/recipes/{dataset}_{file})", "",
-                             f"*{dataset}, `{name}`: {kind.replace('_', ' ')} (from its quality report).*", ""]
+        parts, data = load_shipped(dataset), build.prepare_data(dataset)
+        for comp in components(dataset):
+            model, file = parts[comp.name], SHIPPED_DIR / dataset / f"{comp.name}.safetensors"
+            prov = model.meta["provenance"]
+            total += file.stat().st_size
+            figures = ", ".join(f"{k} {_fmt(v)}" for k, v in prov["quality"].items())
+            rows.append([dataset, f"`{comp.name}`", f"`{prov['recipe']}`", f"{prov['wall_seconds'] / 60:.1f} min",
+                         _machine(prov["hardware"]), f"{file.stat().st_size / 1e6:.1f} MB", figures])
+            if not isinstance(model, LatentModel):
+                continue
+            held_out = data["xbt"] if isinstance(model, ConditionalLatentModel) else data["xt"]
+            _, recon = quality.reconstruction_mse(model, held_out[:32])
+            grids = {
+                "samples": quality.samples(model, 64),
+                "reconstructions": torch.stack([held_out[:32], recon], 1).flatten(0, 1),
+            }
+            for kind, images in grids.items():
+                name = f"bundles/{dataset}_{comp.name}.{kind}.png"
+                (FIGURES / name).parent.mkdir(parents=True, exist_ok=True)
+                save_grid(images, FIGURES / name, 8)
+                print(f"wrote docs/figures/{name}")
+                caption = CAPTIONS[kind if kind == "reconstructions" or comp.name != "conditional" else "conditional"]
+                pictures += [f"![{dataset} {comp.name}: {kind}](figures/{name})", "",
+                             f"*{dataset}, `{comp.name}`: {caption}*", ""]
+        # The traversal on held-out positive images, as the quality figures measure it.
+        binary = parts.get("binary_classifier", parts["classifier"])
+        positives = data["xbt"][data["ybt"] == 1][:4]
+        explainer = xg.LatentTraversal(parts["conditional"], invert_steps=quality.TRAVERSAL_INVERT_STEPS,
+                                            progress=False)
+        exp = explainer.attribute(binary, positives, torch.ones(len(positives), dtype=torch.long))
+        name = f"bundles/{dataset}_traversal.png"
+        save(plot_grid(positives, {"latent traversal": exp}, frames=6,
+                       title=f"{dataset}: traversal of held-out positives, negative (left) to input (right)"), name)
+        pictures += [f"![{dataset}: latent traversal](figures/{name})", "",
+                     f"*{dataset}: latent traversal of the first four held-out positive images with the shipped "
+                     "conditional model; the probability of the positive class under the first and last frame.*", ""]
     legend = (
-        "`reconstruction_mse` / `reconstruction_laplacian`: held-out reconstruction error (images in "
-        "[-1, 1]); `fd_*`: Fréchet distances in the reference classifier's feature space (samples, "
-        "reconstructions, and `fd_floor` between two halves of the real held-out images); "
-        "`accuracy` / `mse`: held-out classification accuracy or regression error; "
-        "`class_consistency`: the traversal paper's generator check (the paper: 91.15 %). \"stopped by\" "
-        "says whether the recipe ran to the end or its time budget (`minutes`) ended it."
+        f"{total / 1e6:.1f} MB in all. `reconstruction_mse`: held-out reconstruction error (images in [-1, 1]); "
+        "`fd_samples` / `fd_reconstructions`: Fréchet distance of `fd_n` samples / reconstructions to as many "
+        "held-out images, in the explained classifier's penultimate features; `fd_floor`: the same distance "
+        "between as many *training* images and those held-out images (what real data scores); "
+        "`class_consistency`: the traversal paper's generator check (1,000 z1; the paper: 91.15 %); "
+        "`traversal_validity`: share of `traversal_n` held-out positive images whose first traversal frame the "
+        "classifier puts in the negative class; `traversal_monotonicity`: mean Spearman correlation of the "
+        "positive probability with the step; `test_accuracy` / `test_mse`: held-out accuracy or regression error."
     )
-    write("recipes_quality.md", markdown_table(header, rows) + "\n\n" + legend + "\n\n" + "\n".join(pictures))
+    write("bundles_quality.md", markdown_table(header, rows) + "\n\n" + legend + "\n\n" + "\n".join(pictures))
+
+
+CAPTIONS = {
+    "samples": "decodings of z ~ N(0, I).",
+    "conditional": "top four rows z2 = 0 (negative class), bottom four z2 ~ N(0, I) (positive class).",
+    "reconstructions": "columns A: held-out originals, columns B: their reconstructions.",
+}
 
 
 def copy_report(bundles: Bundles) -> None:
@@ -287,7 +328,7 @@ STEPS: dict[str, Callable[[Bundles], None]] = {
     "gvr": fig_gvr_mnist,
     "gvr_cxr": fig_gvr_cxr,
     "traversal": fig_traversal,
-    "recipes": table_recipes,
+    "recipes": table_bundles,
     "report": copy_report,
 }
 

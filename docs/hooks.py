@@ -34,6 +34,7 @@ PUBLIC_MODULES = (
     "xai_gen.latent",
     "xai_gen.data",
     "xai_gen.recipes",
+    "xai_gen.bundles",
     "xai_gen.metrics",
     "xai_gen.compare",
     "xai_gen.viz",

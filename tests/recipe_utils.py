@@ -87,6 +87,13 @@ RECIPES: dict[str, tuple[Callable[..., Any], Callable[..., nn.Module]]] = {
             **kw}),
         lambda cfg, **kw: recipes.train_conditional_gan(images(), labels(), tiny_classifier(), cfg, **kw),
     ),
+    "conditional_autoencoder": (
+        lambda **kw: recipes.ConditionalAutoencoderConfig(**{
+            "structural_dim": 4, "class_dim": 2, "width": 4, "epochs": 2, "batch_size": 8, "warmup_epochs": 1,
+            "consistency_z1": 8, "adversarial_epochs": 1, **kw}),
+        lambda cfg, **kw: recipes.train_conditional_autoencoder(images(), labels(), tiny_classifier(), cfg,
+                                                                test=(images(8, 1), labels(8, 1)), **kw),
+    ),
 }
 
 

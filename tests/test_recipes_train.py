@@ -190,3 +190,33 @@ def test_bad_training_inputs_are_named():
         recipes.train_classifier(images(), labels(), progress=False,
                                  device="cuda" if not torch.cuda.is_available() else "tpu")
 
+
+
+def test_conditional_autoencoder_puts_the_class_in_z2_alone():
+    clf = _Brightness(offset=0.85)
+    x = images()
+    y = clf(x).argmax(1)  # the classes as the frozen classifier sees them
+    assert 0 < int(y.sum()) < len(y)
+    cfg = recipes.ConditionalAutoencoderConfig(structural_dim=4, class_dim=2, width=4, epochs=40, batch_size=16,
+                                               lr=5e-3, warmup_epochs=5, consistency_z1=50)
+    cond = recipes.train_conditional_autoencoder(x, y, clf, cfg, progress=False)
+    rows = cond.meta["history"]
+    assert isinstance(cond, ConditionalLatentModel) and (cond.structural_dim, cond.class_dim) == (4, 2)
+    assert rows[-1]["laplacian"] < rows[0]["laplacian"]
+    # Untrained, every sample is grey and "positive" (3 of 4 right); trained well above.
+    assert cond.meta["metrics"]["class_consistency"] > 0.85
+    assert clf.scale.requires_grad and clf.scale.item() == 20.0  # the classifier is untouched
+    # z2 = 0 decodes the negative class from any z1, a growing z2 raises P(positive).
+    z1 = torch.randn(20, 4, generator=torch.Generator().manual_seed(1))
+    z2 = torch.randn(20, 2, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        p = torch.stack([clf(cond.generate(z1, t * z2)).softmax(1)[:, 1] for t in (0.0, 0.5, 1.0)], 1)
+    assert (p[:, 0] < 0.5).float().mean() >= 0.9
+    assert (p[:, 2] > p[:, 0]).float().mean() >= 0.9
+
+
+def test_mmd_to_normal_is_small_for_normal_codes_only():
+    g = torch.Generator().manual_seed(0)
+    prior = torch.randn(256, 4, generator=g)
+    assert recipes.mmd_to_normal(torch.randn(256, 4, generator=g), prior) < 0.02
+    assert recipes.mmd_to_normal(torch.randn(256, 4, generator=g) * 0.2, prior) > 0.1

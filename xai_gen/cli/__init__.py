@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 #: Subcommand modules under `xai_gen.cli`, in the order `--help` lists them.
-SUBCOMMANDS = ("info", "explain", "train", "compare")
+SUBCOMMANDS = ("info", "explain", "train", "compare", "bundle")
 
 
 def build_parser() -> argparse.ArgumentParser:

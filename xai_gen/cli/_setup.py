@@ -62,7 +62,8 @@ class DatasetSettings:
 
     Attributes:
         folder: sub-folder of `--cache-dir` its bundle is cached in.
-        bundle: name of the `xai_gen.recipes.bundle` function that trains (first use) or loads it.
+        bundle: name of the `xai_gen.recipes.bundle` function that loads it (the shipped
+            files) or, with `--retrain`, trains it (first use) and caches it.
         explainers: method -> constructor settings; a method not listed keeps its defaults.
         metric_options: metric -> options for `compare`.
     """
@@ -96,7 +97,8 @@ DATASETS: dict[str, DatasetSettings] = {
     ),
 }
 
-#: `load_bundle(dataset, cache_dir, progress) -> bundle`: trains on first use, loads after.
+#: `load_bundle(dataset, cache_dir, progress[, preset]) -> bundle`: the shipped bundle, or
+#: (`preset="fast"`, `--retrain`) trained on first use and cached.
 BundleLoader = Callable[[str, Path, bool], Any]
 
 
@@ -109,8 +111,16 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=0, help="seed of the sample draw and the methods (default 0)"
     )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda or auto (default cpu)")
+    p.add_argument("--retrain", action="store_true",
+                   help="train the models afresh (fast preset, cached under runs/) instead of using the "
+                   "pretrained bundles shipped with the package")
     # Where bundles are cached (default runs/); hidden: tests point it at a temporary folder.
     p.add_argument("--cache-dir", type=Path, default=Path("runs"), help=argparse.SUPPRESS)
+
+
+def loader_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Extra arguments of the bundle loader: `--retrain` trains the fast preset into the cache."""
+    return {"preset": "fast"} if getattr(args, "retrain", False) else {}
 
 
 def parse_methods(spec: str) -> list[str]:
@@ -145,13 +155,14 @@ def parse_datasets(spec: str) -> list[str]:
     return [spec]
 
 
-def load_bundle(dataset: str, cache_dir: Path, progress: bool = True) -> Any:
-    """The trained models and data of `dataset`, cached under `cache_dir/<dataset>`."""
+def load_bundle(dataset: str, cache_dir: Path, progress: bool = True, preset: str = "shipped") -> Any:
+    """The models and data of `dataset`: the shipped pretrained bundle (default; nothing is
+    trained), or with `preset="fast"` trained afresh and cached under `cache_dir/<dataset>`."""
     from xai_gen.recipes import bundle
 
     settings = DATASETS[dataset]
     make = getattr(bundle, settings.bundle)
-    return make(cache_dir=Path(cache_dir) / settings.folder, progress=progress)
+    return make(cache_dir=Path(cache_dir) / settings.folder, progress=progress, preset=preset)
 
 
 @dataclass

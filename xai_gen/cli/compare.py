@@ -19,6 +19,7 @@ from xai_gen.cli._setup import (
     BundleLoader,
     add_shared_arguments,
     load_bundle,
+    loader_options,
     parse_datasets,
     parse_methods,
     setup_for,
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
     out = Path(args.out)
     results: dict[str, ComparisonResult] = {}
     for dataset in datasets:
-        setup = setup_for(dataset, bundle_loader(dataset, args.cache_dir, True), methods).to(device)
+        setup = setup_for(dataset, bundle_loader(dataset, args.cache_dir, True, **loader_options(args)), methods).to(device)
         explainers = make_explainers(methods, setup.resources, setup.params)
         results[dataset] = result = compare(
             explainers,

@@ -18,6 +18,7 @@ from xai_gen.cli._setup import (
     BundleLoader,
     add_shared_arguments,
     load_bundle,
+    loader_options,
     parse_methods,
     setup_for,
 )
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
     """Run `xai-gen explain`; `bundle_loader` lets tests hand in small trained models."""
     methods = _check(args)
     device = resolve_device(args.device, "--device")
-    bundle = bundle_loader(args.data, args.cache_dir, True)
+    bundle = bundle_loader(args.data, args.cache_dir, True, **loader_options(args))
     setup = setup_for(args.data, bundle, methods).to(device)
     images = setup.data.images[sample_index(len(setup.data.images), args.n, args.seed)].to(device)
     explainers = make_explainers(methods, setup.resources, setup.params)

@@ -11,6 +11,11 @@ from xai_gen.recipes._loop import TrainConfig
 from xai_gen.recipes.autoencoder import AutoencoderConfig, train_autoencoder
 from xai_gen.recipes.bundle import mnist_bundle, synthetic_cxr_bundle
 from xai_gen.recipes.classifier import ClassifierConfig, accuracy, train_classifier
+from xai_gen.recipes.conditional_autoencoder import (
+    ConditionalAutoencoderConfig,
+    mmd_to_normal,
+    train_conditional_autoencoder,
+)
 from xai_gen.recipes.conditional_gan import (
     ConditionalGANConfig,
     binary_subset,
@@ -26,6 +31,7 @@ from xai_gen.recipes.wgan_gp import WGANGPConfig, load_generator, save_generator
 __all__ = [
     "AutoencoderConfig",
     "ClassifierConfig",
+    "ConditionalAutoencoderConfig",
     "ConditionalGANConfig",
     "EncoderConfig",
     "HeadConfig",
@@ -39,12 +45,14 @@ __all__ = [
     "laplacian_loss",
     "laplacian_pyramid",
     "load_generator",
+    "mmd_to_normal",
     "mnist_bundle",
     "quality_report",
     "save_generator",
     "synthetic_cxr_bundle",
     "train_autoencoder",
     "train_classifier",
+    "train_conditional_autoencoder",
     "train_conditional_gan",
     "train_encoder",
     "train_head",

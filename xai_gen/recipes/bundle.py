@@ -1,9 +1,12 @@
-"""Ready-to-use model bundles (MNIST, synthetic chest X-rays): trained on first use, then cached.
+"""Ready-to-use model bundles (MNIST, synthetic chest X-rays): the shipped ones, or trained and cached.
+
+With `preset="shipped"` (what the commands use) the pretrained files that install with the
+package are loaded (`xai_gen.bundles`); nothing is trained. `preset="fast"` / `"full"` train:
 
 A `Bundle` holds everything the explainers and the comparison need for one data set: the
 image classifier, an autoencoder `LatentModel`, heads on its latents, a conditional
 generator with the binary classifier it was trained against, and the train/test data.
-The first call trains what is missing with fast CPU settings (minutes budgets) and writes
+the first call trains what is missing (`"fast"`: minutes budgets) and writes
 safetensors files plus quality reports under `cache_dir`; later calls only load them.
 Every component has its own folder; a component is retrained when it is missing,
 unreadable, made with other data, preset or config, or when a component it depends on was
@@ -39,7 +42,7 @@ from xai_gen.recipes.heads import HeadConfig, train_head
 from xai_gen.recipes.report import quality_report
 
 T = TypeVar("T")
-PRESETS = ("fast", "full")
+PRESETS = ("shipped", "fast", "full")
 
 
 @dataclass
@@ -61,7 +64,11 @@ class Bundle:
         regression_head: CXR only: linear head on the latents predicting the continuous
             target `(N, 1)` (the GVR paper's BNP regressor); None for MNIST.
         cache_dir: where the files and reports live.
-        reports: component -> its quality report dict.
+        reports: component -> its quality report dict (shipped: the provenance's `quality`).
+        oracle: shipped bundles: a classifier of another architecture and seed than
+            `classifier`, for metrics that must not judge by the explained model.
+        wgan_latent_model: shipped bundles: the GVR paper's WGAN-GP generator with its
+            encoder (`LatentModel`).
     """
 
     name: str
@@ -77,6 +84,8 @@ class Bundle:
     regression_head: LatentClassifier | None = None
     cache_dir: Path = field(default_factory=Path)
     reports: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    oracle: Any = None
+    wgan_latent_model: LatentModel | None = None
 
 
 @dataclass
@@ -102,6 +111,8 @@ def _settings(preset: str, size: int) -> _Settings:
     """
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    if preset == "shipped":
+        raise ValueError("the shipped preset is loaded, not trained; see xai_gen.bundles")
     big = size > 32
     if preset == "fast":
         return _Settings(
@@ -269,6 +280,21 @@ def _build(
                   Path(cache_dir), cache.reports)
 
 
+def _shipped(name: str, train: Any, test: Any) -> Bundle:
+    """The pretrained bundle of `name` from the package's files (checked against the current configs)."""
+    from xai_gen.bundles import load_shipped
+    from xai_gen.bundles.shipped import SHIPPED_DIR
+    from xai_gen.bundles.spec import PAIRS
+
+    parts = load_shipped(name)
+    negative, positive = PAIRS[name]
+    reports = {k: {"recipe": m.meta["provenance"]["recipe"], "metrics": m.meta["provenance"]["quality"]}
+               for k, m in parts.items()}
+    return Bundle(name, parts["classifier"], parts["autoencoder"], parts["head"], parts["conditional"],
+                  parts.get("binary_classifier", parts["classifier"]), negative, positive, train, test,
+                  parts.get("regression_head"), SHIPPED_DIR / name, reports, parts["oracle"], parts["wgan_gp"])
+
+
 def mnist_bundle(
     cache_dir: str | Path = "runs/mnist", progress: bool = True, preset: str = "fast", threads: int | None = 1
 ) -> Bundle:
@@ -281,7 +307,8 @@ def mnist_bundle(
     Args:
         cache_dir: folder of the cached files and their quality reports.
         progress: tqdm bars while training.
-        preset: `"fast"` (default) or `"full"`.
+        preset: `"fast"` (default), `"full"`, or `"shipped"` (the pretrained files that
+            install with the package: nothing is trained, `cache_dir` is unused).
         threads: torch threads while training (restored afterwards; None leaves torch's
             setting). One by default: on a 2-core machine with any other load, two threads
             made GAN steps 5 to 17 times slower in our measurements, one thread never.
@@ -290,6 +317,8 @@ def mnist_bundle(
         `Bundle` with `train` / `test` `ImageSplit`s, `negative_class=4`, `positive_class=9`.
     """
     d = mnist_5k()
+    if preset == "shipped":
+        return _shipped("mnist", d.train, d.test)
     signature = {"name": "mnist_5k", "preset": preset}
     with _threads(threads):
         return _build("mnist", d.train, d.test, 4, 9, cache_dir, progress, signature, regression=False)
@@ -308,7 +337,8 @@ def synthetic_cxr_bundle(
     Args:
         cache_dir: folder of the cached files and their quality reports.
         progress: tqdm bars while training.
-        preset: `"fast"` (default) or `"full"`.
+        preset: `"fast"` (default), `"full"`, or `"shipped"` (the pretrained files, made
+            with the default `n`, `size`, `seed`; nothing is trained).
         n, size, seed: the data set (`xai_gen.data.synthetic_cxr`); cached files made from
             other values are retrained.
         threads: torch threads while training, as in `mnist_bundle`.
@@ -317,6 +347,14 @@ def synthetic_cxr_bundle(
         `Bundle` with `train` / `test` `SyntheticCXR` parts (masks, healthy renderings and
         targets included), `negative_class=0`, `positive_class=1`.
     """
+    if preset == "shipped":
+        from xai_gen.bundles.spec import CXR_N, CXR_SEED, CXR_SIZE
+
+        if (n, size, seed) != (CXR_N, CXR_SIZE, CXR_SEED):
+            raise ValueError(f"the shipped bundle was trained on n={CXR_N}, size={CXR_SIZE}, seed={CXR_SEED}; "
+                             f"got n={n}, size={size}, seed={seed}: use preset='fast' or 'full' to train on these")
+        train, test = synthetic_cxr(n, size=size, seed=seed).split(0.2)
+        return _shipped("synthetic-cxr", train, test)
     _settings(preset, size)  # validates the preset before the data are drawn
     train, test = synthetic_cxr(n, size=size, seed=seed).split(0.2)
     signature = {"name": "synthetic_cxr", "n": n, "size": size, "seed": seed, "preset": preset}

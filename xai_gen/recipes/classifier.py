@@ -64,6 +64,7 @@ def train_classifier(
     resume: bool = False,
     device: str | torch.device = "cpu",
     data: dict[str, Any] | None = None,
+    network: torch.nn.Module | None = None,
 ) -> SmallCNN:
     """Train a `SmallCNN` with Adam and cross-entropy.
 
@@ -77,6 +78,9 @@ def train_classifier(
         resume: continue from the checkpoint in `out_dir`.
         device: `"cpu"`, `"cuda"` or `"auto"`.
         data: description of the data stored with the weights.
+        network: an untrained network `(N, C, H, W) -> (N, K)` to train instead of the
+            `SmallCNN` the config describes (e.g. a classifier of another architecture);
+            only a `SmallCNN` is written to `classifier.safetensors`.
 
     Returns:
         The trained model in eval mode; `model.meta` holds the recipe, config, metrics and
@@ -97,7 +101,9 @@ def train_classifier(
     dev = resolve_device(device)
     torch.manual_seed(cfg.seed)
     k = int(labels.max()) + 1
-    model = SmallCNN(images.shape[1], images.shape[2], k, cfg.width, cfg.hidden).to(dev).train()
+    if network is None:
+        network = SmallCNN(images.shape[1], images.shape[2], k, cfg.width, cfg.hidden)
+    model = network.to(dev).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n = len(images)
     per_epoch = math.ceil(n / cfg.batch_size)
@@ -117,6 +123,6 @@ def train_classifier(
     loop.run(step, evaluate)
     model.eval()
     model.meta = loop.result_meta()
-    if out_dir is not None:
+    if out_dir is not None and isinstance(model, SmallCNN):
         save_classifier(model, Path(out_dir) / "classifier.safetensors", meta=model.meta)
     return model
