@@ -28,7 +28,7 @@ run("autoencoder", {out!r}, epochs=500, checkpoint_seconds=0.0)
 
 def _checkpoint_step(path: Path) -> int:
     try:
-        return load_tensors(path)[1]["step"]
+        return load_tensors(path)[1].meta["step"]
     except (FileNotFoundError, ValueError):
         return -1
 
@@ -52,7 +52,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
         child.kill()
         child.wait()
         child.stderr.close()
-    _, saved = load_tensors(ckpt, kind="checkpoint")  # the kill left a whole checkpoint
+    saved = load_tensors(ckpt, kind="checkpoint")[1].meta  # the kill left a whole checkpoint
     done = saved["step"]
     assert done >= 4
 
