@@ -236,5 +236,7 @@ def test_tensor_baseline_broadcasts(explainer: xg.Explainer) -> None:
 def test_registry_and_params() -> None:
     assert {"saliency", "integrated_gradients", "occlusion", "gradcam"} <= set(xg.list_explainers())
     exp = xg.get_explainer("occlusion", window=6, stride=3).attribute(make_model(), make_inputs(1))
-    assert exp.params == {"window": 6, "stride": 3, "baseline": 0.0, "perturbations_per_eval": 32}
+    assert exp.params == {
+        "window": 6, "stride": 3, "baseline": 0.0, "perturbations_per_eval": None, "memory_budget": "auto"
+    }
     assert xg.GradCAM().params == {"layer": "auto", "relu": False, "interpolate_mode": "bilinear"}

@@ -5,5 +5,6 @@
 * `validators`: scalar settings (positive ints and floats).
 * `devices`: device strings and the device a model lives on.
 * `batching`: a model applied to a large batch in chunks.
+* `budget`: memory budgets: how many rows of an expanded batch one call may hold.
 * `state`: context managers that leave a model exactly as they found it.
 """

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from captum.attr import Occlusion as _CaptumOcclusion
 from torch import Tensor
 
+from xai_gen._core.budget import MemoryBudget, check_budget, resolve_budget, row_bytes, rows_within
 from xai_gen._core.validators import positive_int
 from xai_gen.explainer import Explainer, register_explainer
 from xai_gen.explainers._captum import BaselineLike, as_baseline
@@ -30,9 +32,13 @@ class Occlusion(Explainer):
             overlapping patches, hence smoother maps than stride = window.
         baseline: what the patch is filled with: a number (0.0 as in Captum), or a tensor
             broadcastable to `x: (N, C, H, W)`. For MNIST in [-1, 1], -1.0 is the background.
-        perturbations_per_eval: occluded copies of the batch evaluated per forward pass. Captum's
-            default of 1 runs one forward per patch position, which is slow; 32 batches them
-            (memory grows by that factor times N) and gives the same attributions.
+        perturbations_per_eval: occluded copies of the batch evaluated per forward pass, as
+            Captum's argument; when set it wins over `memory_budget`. Captum's default of 1 runs
+            one forward per patch position, which is slow; more batch them (memory grows by that
+            factor times N) and give the same attributions.
+        memory_budget: what the occluded copies of one forward pass may occupy: `"auto"` (a
+            quarter of the free memory, at most 512 MiB), bytes, or None (every patch position in
+            one pass). The cost of one copy is measured on a one-image probe.
 
     `attribute(model, x, target)` returns attributions `(N, C, H, W)` shaped like `x`.
 
@@ -51,12 +57,14 @@ class Occlusion(Explainer):
     window: int = 8
     stride: int = 4
     baseline: BaselineLike = 0.0
-    perturbations_per_eval: int = 32
+    perturbations_per_eval: int | None = None
+    memory_budget: MemoryBudget = "auto"
 
     def __post_init__(self) -> None:
         positive_int(self.window, "window")
         positive_int(self.stride, "stride")
-        positive_int(self.perturbations_per_eval, "perturbations_per_eval")
+        positive_int(self.perturbations_per_eval, "perturbations_per_eval", allow_none=True)
+        check_budget(self.memory_budget)
         if self.stride > self.window:
             # Captum asserts strides <= window: a larger stride would leave pixels never occluded.
             raise ValueError(f"stride must be <= window, got stride={self.stride} > window={self.window}")
@@ -65,11 +73,28 @@ class Occlusion(Explainer):
         c, h, w = x.shape[1:]
         if self.window > min(h, w):
             raise ValueError(f"window={self.window} is larger than the image ({h}x{w})")
-        return _CaptumOcclusion(model).attribute(
-            x.detach(),
-            sliding_window_shapes=(c, self.window, self.window),
-            strides=(c, self.stride, self.stride),
-            baselines=as_baseline(self.baseline, x),
-            target=target,
-            perturbations_per_eval=self.perturbations_per_eval,
-        )
+        n = x.shape[0]
+        per_eval = self.perturbations_per_eval
+        step = n
+        if per_eval is None:
+            positions = ((h - self.window) // self.stride + 1) * ((w - self.window) // self.stride + 1)
+            budget = resolve_budget(self.memory_budget, x.device)
+            per_row = row_bytes(model, x[:1], backward=False) if budget else 0
+            rows = rows_within(budget, per_row, n * positions)
+            # Captum evaluates `per_eval` occluded copies of every input in one pass; with a
+            # small budget the inputs themselves are split.
+            step = min(n, rows)
+            per_eval = max(1, rows // step)
+        baselines = as_baseline(self.baseline, x)
+        parts = [
+            _CaptumOcclusion(model).attribute(
+                x[lo : lo + step].detach(),
+                sliding_window_shapes=(c, self.window, self.window),
+                strides=(c, self.stride, self.stride),
+                baselines=baselines if isinstance(baselines, float) else baselines[lo : lo + step],
+                target=None if target is None else target[lo : lo + step],
+                perturbations_per_eval=per_eval,
+            )
+            for lo in range(0, n, step)
+        ]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)

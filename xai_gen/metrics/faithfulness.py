@@ -16,6 +16,7 @@ from scipy.ndimage import gaussian_filter
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from xai_gen._core.budget import MemoryBudget, resolve_budget, row_bytes, rows_within
 from xai_gen._core.checks import TargetLike
 from xai_gen._core.state import preserved
 from xai_gen._core.validators import positive_float, positive_int
@@ -78,27 +79,33 @@ def _auc(
     attributions: Tensor,
     target: TargetLike,
     n_steps: int,
-    batch_size: int,
+    batch_size: int | None,
+    memory_budget: MemoryBudget,
     progress: bool,
     return_curve: bool,
     compose: Compose,
 ) -> AucResult:
     """Scores `(N, T + 1)` as the top-k pixels change, k = floor(i * H * W / T), and their AUC."""
     positive_int(n_steps, "n_steps")
-    positive_int(batch_size, "batch_size")
+    positive_int(batch_size, "batch_size", allow_none=True)
     n, _, h, w = x.shape
     ranks = _ranks(attributions)
     counts = torch.arange(n_steps + 1, device=x.device) * (h * w) // n_steps
     total = n * (n_steps + 1)
     scores = []
-    with preserved(model), torch.no_grad():
-        t = prepare_target(model, x, target, batch_size)
-        # Flatten (step, sample) pairs so every model call sees a full batch of perturbed images.
-        for first in tqdm(range(0, total, batch_size), disable=not progress, desc="perturbation curve"):
-            idx = torch.arange(first, min(first + batch_size, total), device=x.device)
-            step, sample = idx // n, idx % n
-            changed = (ranks[sample] < counts[step, None]).view(-1, 1, h, w)
-            scores.append(target_scores(model, compose(sample, changed).to(x.dtype), None if t is None else t[sample]))
+    with preserved(model):
+        if batch_size is None:
+            budget = resolve_budget(memory_budget, x.device)
+            per_image = row_bytes(model, x[:1], backward=False) if budget else 0
+            batch_size = rows_within(budget, per_image, total)
+        with torch.no_grad():
+            t = prepare_target(model, x, target, batch_size)
+            # Flatten (step, sample) pairs so every model call sees a full batch of perturbed images.
+            for first in tqdm(range(0, total, batch_size), disable=not progress, desc="perturbation curve"):
+                idx = torch.arange(first, min(first + batch_size, total), device=x.device)
+                step, sample = idx // n, idx % n
+                changed = (ranks[sample] < counts[step, None]).view(-1, 1, h, w)
+                scores.append(target_scores(model, compose(sample, changed).to(x.dtype), None if t is None else t[sample]))
     curve = torch.cat(scores).view(n_steps + 1, n).T
     # Normalised trapezoid rule: the x-axis (fraction of pixels changed) runs over [0, 1].
     auc = torch.trapezoid(curve, dx=1.0 / n_steps, dim=1)
@@ -112,7 +119,8 @@ def deletion_auc(
     target: TargetLike = None,
     baseline: float | Tensor = -1.0,
     n_steps: int = 28,
-    batch_size: int = 256,
+    batch_size: int | None = None,
+    memory_budget: MemoryBudget = "auto",
     progress: bool = False,
     return_curve: bool = False,
 ) -> AucResult:
@@ -135,7 +143,10 @@ def deletion_auc(
         baseline: value of removed pixels: a number or a tensor broadcastable to `x`. The
             default -1 is the lowest value of the library's [-1, 1] image range (black).
         n_steps: T, the number of equal pixel chunks.
-        batch_size: perturbed images per model call.
+        batch_size: perturbed images per model call; None sizes the calls from
+            `memory_budget`.
+        memory_budget: what the perturbed images of one call may occupy: `"auto"` (a quarter
+            of the free memory, at most 512 MiB), bytes, or None (all in one call).
         progress: show a tqdm bar.
         return_curve: also return the curve `(N, T + 1)`.
 
@@ -154,7 +165,7 @@ def deletion_auc(
     x, attributions = check_inputs(x, attributions)
     fill = _fill(baseline, x, "baseline")
     return _auc(
-        model, x, attributions, target, n_steps, batch_size, progress, return_curve,
+        model, x, attributions, target, n_steps, batch_size, memory_budget, progress, return_curve,
         lambda s, changed: torch.where(changed, fill[s], x[s]),
     )
 
@@ -167,7 +178,8 @@ def insertion_auc(
     sigma: float = 5.0,
     start: Tensor | None = None,
     n_steps: int = 28,
-    batch_size: int = 256,
+    batch_size: int | None = None,
+    memory_budget: MemoryBudget = "auto",
     progress: bool = False,
     return_curve: bool = False,
 ) -> AucResult:
@@ -188,7 +200,7 @@ def insertion_auc(
         sigma: standard deviation in pixels of the blur (RISE used 5 on 224-pixel images).
         start: `(N, C, H, W)` (or broadcastable) image to start from instead of the blur,
             e.g. a constant.
-        n_steps, batch_size, progress, return_curve: as in `deletion_auc`.
+        n_steps, batch_size, memory_budget, progress, return_curve: as in `deletion_auc`.
 
     Returns:
         `(N,)` AUC per sample (and the `(N, T + 1)` curve with `return_curve`).
@@ -209,7 +221,7 @@ def insertion_auc(
     else:
         first = _fill(start, x, "start")
     return _auc(
-        model, x, attributions, target, n_steps, batch_size, progress, return_curve,
+        model, x, attributions, target, n_steps, batch_size, memory_budget, progress, return_curve,
         lambda s, changed: torch.where(changed, x[s], first[s]),
     )
 
@@ -222,7 +234,8 @@ def on_manifold_deletion_auc(
     latent_model: LatentModel | None = None,
     baseline: float | Tensor = -1.0,
     n_steps: int = 28,
-    batch_size: int = 256,
+    batch_size: int | None = None,
+    memory_budget: MemoryBudget = "auto",
     progress: bool = False,
     return_curve: bool = False,
 ) -> AucResult:
@@ -250,7 +263,7 @@ def on_manifold_deletion_auc(
         target: Captum-style class per sample; None = the predicted class on `x`.
         latent_model: the `LatentModel` (anything with `reconstruct`) used to fill; required.
         baseline: value the removed pixels have when the latent model sees the masked image.
-        n_steps, batch_size, progress, return_curve: as in `deletion_auc`.
+        n_steps, batch_size, memory_budget, progress, return_curve: as in `deletion_auc`.
 
     Returns:
         `(N,)` AUC per sample (and the `(N, T + 1)` curve with `return_curve`).
@@ -280,7 +293,7 @@ def on_manifold_deletion_auc(
         return torch.where(changed, latent_model.reconstruct(masked).to(x.dtype), x[s])
 
     with preserved(latent_model):
-        return _auc(model, x, attributions, target, n_steps, batch_size, progress, return_curve, compose)
+        return _auc(model, x, attributions, target, n_steps, batch_size, memory_budget, progress, return_curve, compose)
 
 
 def _scores_forward(model: Model, probability: bool) -> Model:

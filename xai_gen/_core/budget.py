@@ -1,0 +1,139 @@
+"""Memory budgets: how many rows of an expanded batch one call may hold at once.
+
+Methods that expand a batch (Integrated Gradients' path points, Occlusion's patched copies,
+LIME's perturbed samples, deletion curves) split their work so that the memory it needs stays
+under a budget, instead of asking the user for a chunk size. The cost of one row is measured
+on a one-row probe: on a CUDA device as the growth of the allocator's peak, elsewhere as the
+bytes of every tensor autograd keeps for the backward pass (the activations), which is what
+grows with the chunk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+__all__ = ["AUTO_CAP", "MemoryBudget", "available_bytes", "check_budget", "resolve_budget", "row_bytes", "rows_within"]
+
+#: A budget: `"auto"`, a number of bytes, or None (no bound: one call for everything).
+MemoryBudget = int | str | None
+
+#: The most `"auto"` grants: past a few hundred MiB per call, larger chunks bring no speed on a
+#: CPU (the kernels are already saturated) and only risk the machine's memory.
+AUTO_CAP = 512 * 2**20
+
+_MEMINFO = Path("/proc/meminfo")
+
+
+def available_bytes(device: torch.device | str = "cpu") -> int:
+    """Memory that can still be allocated on `device`, in bytes.
+
+    CUDA: the driver's free memory (`torch.cuda.mem_get_info`). CPU: `MemAvailable` of
+    `/proc/meminfo` on Linux, else the physical memory (`os.sysconf`).
+
+    Example:
+        >>> available_bytes("cpu") > 0
+        True
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    if _MEMINFO.is_file():
+        for line in _MEMINFO.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_budget(value: object, name: str = "memory_budget") -> None:
+    """Raise a `TypeError`/`ValueError` naming `name` unless `value` is a valid budget.
+
+    Example:
+        >>> check_budget("auto"); check_budget(2**30); check_budget(None)
+    """
+    if value is None or value == "auto":
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be 'auto', a number of bytes or None, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1 byte, got {value}")
+
+
+def resolve_budget(budget: MemoryBudget, device: torch.device | str = "cpu") -> int | None:
+    """The budget in bytes: `"auto"` is a quarter of the free memory, at most `AUTO_CAP`.
+
+    Args:
+        budget: `"auto"`, bytes, or None (no bound).
+        device: where the work runs.
+
+    Returns:
+        Bytes, or None for no bound.
+
+    Example:
+        >>> resolve_budget(10_000), resolve_budget(None), 0 < resolve_budget("auto") <= AUTO_CAP
+        (10000, None, True)
+    """
+    check_budget(budget)
+    if budget == "auto":
+        return min(AUTO_CAP, available_bytes(device) // 4)
+    return budget  # type: ignore[return-value]
+
+
+def row_bytes(fn: Callable[[Tensor], Tensor], row: Tensor, backward: bool = True) -> int:
+    """Memory one row needs in a call of `fn`, measured on a one-row probe.
+
+    Args:
+        fn: the computation that will run on chunks, e.g. a model.
+        row: `(1, ...)` one input row.
+        backward: the chunk is differentiated (gradient methods): the probe builds the graph.
+            Forward-only work needs less; this bound is used for both.
+
+    Returns:
+        Bytes per row (at least the row's own size).
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 1000), torch.nn.ReLU())
+        >>> row_bytes(net, torch.rand(1, 1, 4, 4)) >= 1000 * 4
+        True
+    """
+    probe = row.detach().requires_grad_(True)
+    base = probe.numel() * probe.element_size()
+    if probe.is_cuda:
+        torch.cuda.synchronize(probe.device)
+        torch.cuda.reset_peak_memory_stats(probe.device)
+        start = torch.cuda.memory_allocated(probe.device)
+        with torch.enable_grad():
+            out = fn(probe)
+            if backward:
+                out.float().sum().backward()
+        torch.cuda.synchronize(probe.device)
+        return max(base, int(torch.cuda.max_memory_allocated(probe.device) - start))
+    saved: dict[int, int] = {}
+
+    def pack(t: Tensor) -> Tensor:
+        # Count each storage once: autograd saves views of the same activation several times.
+        saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn(probe)
+    activations = sum(saved.values()) + out.numel() * out.element_size()
+    # The backward pass holds about as much again in gradients of those activations.
+    return base + activations * (2 if backward else 1)
+
+
+def rows_within(budget: int | None, per_row: int, total: int) -> int:
+    """How many of `total` rows one call may take: all of them without a budget, at least one.
+
+    Example:
+        >>> rows_within(1000, 300, 10), rows_within(None, 300, 10), rows_within(10, 300, 10)
+        (3, 10, 1)
+    """
+    if budget is None:
+        return total
+    return max(1, min(total, budget // max(per_row, 1)))
