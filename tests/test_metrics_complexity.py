@@ -21,8 +21,8 @@ def _maps() -> torch.Tensor:
     return a
 
 
-def _score(metric, a: torch.Tensor) -> torch.Tensor:
-    return metric(None, torch.zeros_like(a), a)
+def _score(metric, a: torch.Tensor, **options) -> torch.Tensor:
+    return metric(None, torch.zeros_like(a), a, **options)
 
 
 def test_gini_hand_values() -> None:
@@ -49,8 +49,8 @@ def test_one_hot_is_the_extreme_of_both() -> None:
 def test_magnitudes_are_summed_over_channels() -> None:
     a = torch.zeros(1, 2, 4, 4)
     a[0, 0, 0, 0], a[0, 1, 0, 0] = 1.0, -1.0  # cancels when signed, one pixel when |a|
-    assert _score(complexity, a).item() == 0.0
-    assert _score(sparseness, a).item() == pytest.approx((N_PIXELS - 1) / N_PIXELS)
+    assert _score(complexity, a, per_pixel=True).item() == 0.0
+    assert _score(sparseness, a, per_pixel=True).item() == pytest.approx((N_PIXELS - 1) / N_PIXELS)
 
 
 @pytest.mark.parametrize("metric", [sparseness, complexity])

@@ -11,6 +11,7 @@ from xai_gen.data import synthetic_cxr
 from xai_gen.metrics import (
     ground_truth_correlation,
     pointing_game,
+    positive_relevance_mass_accuracy,
     relevance_mass_accuracy,
     relevance_rank_accuracy,
 )
@@ -44,9 +45,11 @@ def test_hand_cases() -> None:
     a = torch.zeros(2, 1, 4, 4)
     a[0, 0, 0, 0], a[0, 0, 3, 3], a[0, 0, 1, 2] = 2.0, 6.0, -9.0  # max outside the square
     a[1, 0, 3, 1], a[1, 0, 0, 0] = 1.0, 1.0  # tie: raster order picks (0, 0), outside the L
-    torch.testing.assert_close(_score(pointing_game, a, m), torch.tensor([0.0, 0.0]))
+    torch.testing.assert_close(_score(pointing_game, a, m, ties="first"), torch.tensor([0.0, 0.0]))
     # Positive mass inside / total positive mass: 2 / 8 and 1 / 2 (the -9 is ignored).
-    torch.testing.assert_close(_score(relevance_mass_accuracy, a, m), torch.tensor([0.25, 0.5]))
+    torch.testing.assert_close(
+        _score(positive_relevance_mass_accuracy, a, m), torch.tensor([0.25, 0.5])
+    )
     # Top-4 of sample 0: 6, 2 and two zeros in raster order ((0, 1) inside) -> 2 / 4;
     # top-3 of sample 1: (0, 0), (3, 1) and the first zero (0, 1) -> 1 / 3.
     torch.testing.assert_close(_score(relevance_rank_accuracy, a, m), torch.tensor([0.5, 1 / 3]))
@@ -71,7 +74,7 @@ def test_pointing_game_tolerance_grows_the_mask() -> None:
 
 
 def test_no_positive_relevance_scores_zero_mass() -> None:
-    assert _score(relevance_mass_accuracy, -torch.ones(1, 1, 4, 4), _masks()[:1]).item() == 0.0
+    assert _score(positive_relevance_mass_accuracy, -torch.ones(1, 1, 4, 4), _masks()[:1]).item() == 0.0
 
 
 @pytest.mark.parametrize("metric", LOCALISATION)

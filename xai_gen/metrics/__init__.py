@@ -24,6 +24,7 @@ from xai_gen.metrics.faithfulness import (
 from xai_gen.metrics.localisation import (
     ground_truth_correlation,
     pointing_game,
+    positive_relevance_mass_accuracy,
     relevance_mass_accuracy,
     relevance_rank_accuracy,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "missing",
     "on_manifold_deletion_auc",
     "pointing_game",
+    "positive_relevance_mass_accuracy",
     "proximity_l1",
     "proximity_l2",
     "randomisation_similarity",

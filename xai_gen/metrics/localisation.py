@@ -2,8 +2,9 @@
 
 Ground truth comes as masks `(N, 1, H, W)`/`(N, H, W)` bool (e.g. `SyntheticCXR.masks`) or,
 for `ground_truth_correlation`, as the true difference map (`SyntheticCXR.difference`).
-Attributions are summed over channels to one value per pixel first. A sample whose mask is
-empty has no defined score and gets NaN.
+Attributions are summed over channels to one value per pixel first (Quantus' localisation
+metrics take one-channel maps only; on those the two agree). A sample whose mask is empty has
+no defined score and gets NaN.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from xai_gen.metrics._stats import pearson_rows
 __all__ = [
     "ground_truth_correlation",
     "pointing_game",
+    "positive_relevance_mass_accuracy",
     "relevance_mass_accuracy",
     "relevance_rank_accuracy",
 ]
@@ -41,13 +43,17 @@ def pointing_game(
     target: TargetLike,
     masks: Tensor,
     tolerance: int = 0,
+    ties: str = "any",
 ) -> Tensor:
     """Pointing game (Zhang et al. 2018, "Top-down neural attention by excitation backprop").
 
     `hit = 1` if the pixel with the largest channel-summed attribution lies inside the mask
     (or within `tolerance` pixels of it, measured in the max-norm; Zhang et al. allowed 15 px
-    on full-size images), else 0. Ties go to the first pixel in raster order.
-    **Higher is better**; the batch mean is the pointing accuracy.
+    on full-size images), else 0. When several pixels share the maximum (a flat map, LIME's
+    segments, occlusion windows), `ties="any"` counts a hit if any of them is inside, as
+    Quantus' `PointingGame` does; `ties="first"` tests only the first of them in raster order,
+    so that a constant map does not hit every mask. **Higher is better**; the batch mean is the
+    pointing accuracy.
 
     Args:
         model: unused (kept for the common metric signature).
@@ -56,6 +62,7 @@ def pointing_game(
         target: unused.
         masks: `(N, 1, H, W)` or `(N, H, W)` bool ground truth.
         tolerance: grow the mask by this many pixels before testing.
+        ties: `"any"` (Quantus) or `"first"`: which of several maximal pixels is tested.
 
     Returns:
         `(N,)` 1.0 for a hit, 0.0 for a miss, NaN for an empty mask.
@@ -66,7 +73,13 @@ def pointing_game(
         >>> a = torch.zeros(2, 1, 3, 3); a[0, 0, 0, 0] = 1.0; a[1, 0, 2, 2] = 1.0
         >>> pointing_game(None, torch.zeros(2, 1, 3, 3), a, None, masks)
         tensor([1., 0.])
+        >>> centre = torch.zeros(1, 1, 3, 3, dtype=torch.bool); centre[0, 0, 1, 1] = True
+        >>> flat = torch.ones(1, 1, 3, 3)  # every pixel is maximal
+        >>> pointing_game(None, flat, flat, None, centre), pointing_game(None, flat, flat, None, centre, ties="first")
+        (tensor([1.]), tensor([0.]))
     """
+    if ties not in ("any", "first"):
+        raise ValueError(f"ties must be 'any' or 'first', got {ties!r}")
     x, attributions = check_inputs(x, attributions)
     m = check_masks(masks, x)
     if tolerance:
@@ -78,9 +91,27 @@ def pointing_game(
         m_hit = grown.flatten(1) > 0
     else:
         m_hit = m
-    top = pixel_map(attributions).argmax(dim=1, keepdim=True)
-    hit = m_hit.gather(1, top).squeeze(1).to(x.dtype)
+    v = pixel_map(attributions)
+    if ties == "any":
+        hit = (m_hit & (v == v.max(dim=1, keepdim=True).values)).any(dim=1).to(x.dtype)
+    else:
+        hit = m_hit.gather(1, v.argmax(dim=1, keepdim=True)).squeeze(1).to(x.dtype)
     return _nan_if_empty(hit, m)
+
+
+def _mass_share(x: Tensor, attributions: Tensor, masks: Tensor, positive_only: bool) -> Tensor:
+    """The share of (positive, or signed) channel-summed relevance inside the mask, `(N,)`."""
+    x, attributions = check_inputs(x, attributions)
+    m = check_masks(masks, x)
+    r = pixel_map(attributions)
+    if positive_only:
+        r = r.clamp_min(0)
+    total = r.sum(dim=1)
+    inside = (r * m).sum(dim=1)
+    # No relevance at all: the positive share is 0 by convention, the signed one undefined.
+    empty = torch.zeros_like(total) if positive_only else torch.full_like(total, float("nan"))
+    score = torch.where(total != 0, inside / torch.where(total != 0, total, torch.ones_like(total)), empty)
+    return _nan_if_empty(score, m)
 
 
 def relevance_mass_accuracy(
@@ -90,11 +121,47 @@ def relevance_mass_accuracy(
     target: TargetLike,
     masks: Tensor,
 ) -> Tensor:
+    """Relevance mass accuracy as Quantus computes it: the share of signed relevance inside the mask.
+
+    `RMA = sum_{p in GT} R_p / sum_p R_p` with `R` the channel-summed map, signed: the value of
+    Quantus' `RelevanceMassAccuracy` with its defaults, so the same name gives the same number.
+    Negative relevance outside the mask can push it above 1, negative relevance inside below
+    0. Arras et al. 2022 ("CLEVR-XAI") count positive relevance only:
+    `positive_relevance_mass_accuracy`. **Higher is better**.
+
+    Args:
+        model: unused (kept for the common metric signature).
+        x: `(N, C, H, W)` images.
+        attributions: `(N, C, H, W)` maps.
+        target: unused.
+        masks: `(N, 1, H, W)` or `(N, H, W)` bool ground truth.
+
+    Returns:
+        `(N,)`; NaN for an empty mask or a map whose relevance sums to 0.
+
+    Example:
+        >>> import torch
+        >>> masks = torch.tensor([[[True, False], [False, False]]])
+        >>> a = torch.tensor([[[[3.0, 1.0], [-2.0, 0.0]]]])
+        >>> relevance_mass_accuracy(None, torch.zeros(1, 1, 2, 2), a, None, masks)  # 3 / (3 + 1 - 2)
+        tensor([1.5000])
+    """
+    return _mass_share(x, attributions, masks, positive_only=False)
+
+
+def positive_relevance_mass_accuracy(
+    model: Model | None,
+    x: Tensor,
+    attributions: Tensor,
+    target: TargetLike,
+    masks: Tensor,
+) -> Tensor:
     """Relevance mass accuracy (Arras et al. 2022, "CLEVR-XAI"): positive mass inside the mask.
 
-    `RMA = sum_{p in GT} max(R_p, 0) / sum_p max(R_p, 0)` with `R` the channel-summed map; only
-    positive relevance counts, as in the paper. A map with no positive relevance scores 0.
-    **Higher is better**; in [0, 1].
+    `RMA+ = sum_{p in GT} max(R_p, 0) / sum_p max(R_p, 0)` with `R` the channel-summed map; only
+    positive relevance counts, as in the paper (Quantus' `RelevanceMassAccuracy`, and so
+    `relevance_mass_accuracy`, sums signed relevance instead). A map with no positive
+    relevance scores 0. **Higher is better**; in [0, 1].
 
     Args:
         model: unused (kept for the common metric signature).
@@ -109,17 +176,11 @@ def relevance_mass_accuracy(
     Example:
         >>> import torch
         >>> masks = torch.tensor([[[True, False], [False, False]]])
-        >>> a = torch.tensor([[[[3.0, 1.0], [-5.0, 0.0]]]])
-        >>> relevance_mass_accuracy(None, torch.zeros(1, 1, 2, 2), a, None, masks)
+        >>> a = torch.tensor([[[[3.0, 1.0], [-2.0, 0.0]]]])
+        >>> positive_relevance_mass_accuracy(None, torch.zeros(1, 1, 2, 2), a, None, masks)  # 3 / (3 + 1)
         tensor([0.7500])
     """
-    x, attributions = check_inputs(x, attributions)
-    m = check_masks(masks, x)
-    r = pixel_map(attributions).clamp_min(0)
-    total = r.sum(dim=1)
-    inside = (r * m).sum(dim=1)
-    score = torch.where(total > 0, inside / total.clamp_min(torch.finfo(r.dtype).tiny), torch.zeros_like(total))
-    return _nan_if_empty(score, m)
+    return _mass_share(x, attributions, masks, positive_only=True)
 
 
 def relevance_rank_accuracy(
@@ -132,8 +193,10 @@ def relevance_rank_accuracy(
     """Relevance rank accuracy (Arras et al. 2022, "CLEVR-XAI"): top-K pixels inside the mask.
 
     With `K = |GT|` pixels in the mask and `P_K` the K pixels of largest channel-summed
-    relevance, `RRA = |P_K ∩ GT| / K`. Ties at the K-th place go to the earlier pixel in raster
-    order (a stable sort). **Higher is better**; in [0, 1].
+    relevance, `RRA = |P_K ∩ GT| / K`, as Quantus' `RelevanceRankAccuracy`. Ties at the K-th
+    place go to the earlier pixel in raster order (a stable sort; Quantus leaves them in
+    whatever order numpy's sort gives, so the two agree on maps without ties).
+    **Higher is better**; in [0, 1].
 
     Args:
         model: unused (kept for the common metric signature).

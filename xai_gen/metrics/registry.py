@@ -30,6 +30,7 @@ from xai_gen.metrics.faithfulness import (
 from xai_gen.metrics.localisation import (
     ground_truth_correlation,
     pointing_game,
+    positive_relevance_mass_accuracy,
     relevance_mass_accuracy,
     relevance_rank_accuracy,
 )
@@ -88,6 +89,9 @@ METRICS: dict[str, MetricInfo] = {
     "max_sensitivity": _m(max_sensitivity, False, "robustness", "explainer"),
     "pointing_game": _m(pointing_game, True, "localisation", "masks"),
     "relevance_mass_accuracy": _m(relevance_mass_accuracy, True, "localisation", "masks"),
+    "positive_relevance_mass_accuracy": _m(
+        positive_relevance_mass_accuracy, True, "localisation", "masks"
+    ),
     "relevance_rank_accuracy": _m(relevance_rank_accuracy, True, "localisation", "masks"),
     "ground_truth_correlation": _m(ground_truth_correlation, True, "localisation", "true_difference"),
     "sparseness": _m(sparseness, True, "complexity"),
