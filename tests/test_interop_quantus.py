@@ -196,3 +196,73 @@ def test_quantus_metric_fn_matches_ours_and_keeps_the_model() -> None:
     torch.testing.assert_close(got.float(), relevance_mass_accuracy(None, x, a, None, masks))
     assert_unchanged(model, before)
     assert model.training
+
+
+# -- Quantus metrics inside compare ---------------------------------------------------------------
+
+
+def test_compare_reports_quantus_metrics_beside_ours() -> None:
+    x, _, masks = _case(1, ties=False)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    with torch.no_grad():  # positive weights and inputs: no all-negative map, which Quantus refuses
+        model[1].weight.abs_()
+    before = snapshot(model)
+    metrics = [
+        "sparseness",
+        "quantus:Sparseness",
+        "relevance_mass_accuracy",
+        quantus.RelevanceMassAccuracy(),
+        quantus.Complexity,
+        quantus.MaxSensitivity(nr_samples=2),
+    ]
+    np.random.seed(0)
+    result = xg.compare(
+        ["saliency", "occlusion"],
+        model,
+        (x, None),
+        metrics=metrics,
+        available={"masks": masks},
+        n=6,
+        expensive_n=2,
+        progress=False,
+        strict=True,
+    )
+    for method in ("saliency", "occlusion"):
+        values = result.values[method]
+        np.testing.assert_allclose(values["quantus:Sparseness"], values["sparseness"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(values["quantus:RelevanceMassAccuracy"], values["relevance_mass_accuracy"], rtol=1e-5)
+        assert len(values["quantus:Complexity"]) == 6 and len(values["quantus:MaxSensitivity"]) == 2
+    assert result.higher_is_better["quantus:Sparseness"] is True
+    assert result.higher_is_better["quantus:Complexity"] is False
+    assert result.higher_is_better["quantus:MaxSensitivity"] is False
+    table = result.to_markdown()
+    assert "quantus:Sparseness ↑" in table and "quantus:Complexity ↓" in table
+    assert "re-run the explainer (quantus:MaxSensitivity) use the first 2 samples" in table
+    assert_unchanged(model, before)
+
+
+def test_compare_metric_names_and_errors() -> None:
+    from xai_gen.compare.runner import metric_names
+
+    assert metric_names("sparseness,quantus:PointingGame") == ["sparseness", "quantus:PointingGame"]
+    with pytest.raises(ValueError, match="unknown metric"):
+        metric_names("sparseness,Sparseness")
+    with pytest.raises(ValueError, match="requested twice"):
+        metric_names(["quantus:Sparseness", quantus.Sparseness()])
+    with pytest.raises(ValueError, match="unknown Quantus metric"):
+        metric_names("quantus:Nope")
+
+
+def test_cli_compare_takes_quantus_names(tmp_path) -> None:
+    from test_cli import loader, parse
+
+    from xai_gen.cli import compare as compare_cli
+
+    out = tmp_path / "report"
+    args = parse(
+        "compare", "--data", "mnist", "--methods", "saliency", "--n", "3",
+        "--metrics", "sparseness,quantus:Sparseness", "--out", str(out),
+    )
+    assert compare_cli.run(args, bundle_loader=loader([])) == 0
+    table = (out / "mnist" / "results.md").read_text()
+    assert "| sparseness ↑ | quantus:Sparseness ↑ |" in table

@@ -43,7 +43,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("report"), help="report folder (default report)"
     )
     p.add_argument(
-        "--metrics", default="all", help="'all' or a comma-separated list of metric names"
+        "--metrics",
+        default="all",
+        help="'all' (ours) or a comma-separated list of metric names; Quantus' metrics as "
+        "quantus:<ClassName>, e.g. quantus:Sparseness (needs the quantus extra)",
     )
     p.add_argument(
         "--expensive-n",

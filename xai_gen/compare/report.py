@@ -93,7 +93,12 @@ def results_markdown(result: ComparisonResult) -> str:
         for method in result.methods
     ]
     meta = result.meta
-    rerun = [m for m in cols if m in METRICS and "explainer" in METRICS[m].needs]
+    # `compare` records which metrics re-ran the explainer (Quantus' among them); a result
+    # built by hand falls back on the registry.
+    rerun_metrics = meta.get("rerun_metrics")
+    if rerun_metrics is None:
+        rerun_metrics = [m for m in cols if m in METRICS and "explainer" in METRICS[m].needs]
+    rerun = [m for m in cols if m in rerun_metrics]
     notes = [
         "",
         f"Data: {meta.get('data', '?')}; n = {meta.get('n', '?')} samples, "

@@ -7,6 +7,7 @@ metric per sample and returns a `ComparisonResult`.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from xai_gen.compare.data import ComparisonData, Samples, read_samples
 from xai_gen.compare.explainers import make_explainers
 from xai_gen.compare.result import CONFIDENCE, ComparisonResult
 from xai_gen.explainer import Explainer, Explanation, _json_safe
-from xai_gen.metrics import METRICS, applicable, check_options, evaluate
+from xai_gen.interop.quantus import PREFIX, quantus_metric
+from xai_gen.metrics import METRICS, MetricInfo, applicable, check_options, evaluate
 
 
 def sample_index(total: int, n: int | None, seed: int) -> Tensor:
@@ -40,18 +42,67 @@ def sample_index(total: int, n: int | None, seed: int) -> Tensor:
     )
 
 
-def metric_names(metrics: str | Sequence[str]) -> list[str]:
-    """`"all"`, a comma-separated string or a list -> metric names, checked against `METRICS`."""
-    if metrics == "all":
-        names = list(METRICS)
-    elif isinstance(metrics, str):
-        names = [m.strip() for m in metrics.split(",") if m.strip()]
+def resolve_metrics(metrics: str | Sequence[Any]) -> dict[str, MetricInfo]:
+    """The requested metrics by name: ours from `METRICS`, Quantus' through `quantus_metric`.
+
+    Args:
+        metrics: `"all"` (every metric of `METRICS`), a comma-separated string, or a list. An
+            entry is one of our names, a Quantus metric instance or class, or a name
+            `"quantus:<ClassName>"` (see `xai_gen.interop.quantus_metric`).
+
+    Returns:
+        name -> `MetricInfo`, in the order given; a Quantus metric is named `quantus:<ClassName>`.
+
+    Raises:
+        ValueError: an unknown name, or two entries with the same name.
+
+    Example:
+        >>> list(resolve_metrics("sparseness, complexity"))
+        ['sparseness', 'complexity']
+    """
+    if isinstance(metrics, str) and metrics == "all":
+        return dict(METRICS)
+    if isinstance(metrics, str):
+        entries: list[Any] = [m.strip() for m in metrics.split(",") if m.strip()]
     else:
-        names = list(metrics)
-    unknown = sorted(set(names) - set(METRICS))
+        entries = list(metrics)
+    unknown = sorted(
+        e for e in entries if isinstance(e, str) and e not in METRICS and not e.startswith(PREFIX)
+    )
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
-    return names
+        raise ValueError(
+            f"unknown metric(s) {unknown}; known: {sorted(METRICS)} or '{PREFIX}<ClassName>'"
+        )
+    infos: dict[str, MetricInfo] = {}
+    for entry in entries:
+        ours = isinstance(entry, str) and entry in METRICS
+        name, info = (entry, METRICS[entry]) if ours else quantus_metric(entry)
+        if name in infos:
+            raise ValueError(f"metric {name!r} is requested twice")
+        infos[name] = info
+    return infos
+
+
+def metric_names(metrics: str | Sequence[Any]) -> list[str]:
+    """`"all"`, a comma-separated string or a list -> metric names (see `resolve_metrics`)."""
+    return list(resolve_metrics(metrics))
+
+
+def _evaluate(
+    name: str, info: MetricInfo, model: Any, exp: Explanation, available: dict[str, Any]
+) -> Tensor | None:
+    """One metric on one explanation, or None where it does not apply.
+
+    Ours go through the registry (`applicable`, `evaluate`); another metric (Quantus', from
+    `quantus_metric`) gets what its `needs` name and whatever else its function accepts.
+    """
+    if METRICS.get(name) is info:
+        return evaluate(name, model, exp, **available) if applicable(name, exp, available) else None
+    if not info.needs <= set(available):
+        return None
+    accepted = inspect.signature(info.fn).parameters
+    kwargs = {k: v for k, v in available.items() if k in accepted}
+    return info.fn(model, exp.inputs, exp.attributions, exp.targets, **kwargs)
 
 
 def _unique_keys(explainers: Sequence[Explainer]) -> list[str]:
@@ -68,7 +119,7 @@ def _unique_keys(explainers: Sequence[Explainer]) -> list[str]:
 class RunSettings:
     """How each method is run and scored (the keyword arguments of `compare`)."""
 
-    metrics: list[str]
+    metrics: dict[str, MetricInfo]
     metric_options: Mapping[str, Mapping[str, Any]]
     batch_size: int
     expensive_n: int
@@ -141,12 +192,12 @@ class _Runner:
         batch: Samples,
         quota: int,
     ) -> None:
-        for metric in self.settings.metrics:
+        for metric, info in self.settings.metrics.items():
             if f"{key}/{metric}" in self.errors:
                 continue
             # Metrics that re-run the explainer (robustness, randomisation) cost as much as the
             # explanation again per evaluation: they run on the first `quota` samples only.
-            k = min(len(exp), quota) if "explainer" in METRICS[metric].needs else len(exp)
+            k = min(len(exp), quota) if "explainer" in info.needs else len(exp)
             if k == 0:
                 continue
             part = exp if k == len(exp) else exp[:k]
@@ -157,9 +208,9 @@ class _Runner:
                 **self.settings.metric_options.get(metric, {}),
             }
             try:
-                if not applicable(metric, part, available):
+                value = _evaluate(metric, info, self.model, part, available)
+                if value is None:
                     continue
-                value = evaluate(metric, self.model, part, **available)
             except Exception as err:  # noqa: BLE001 - one metric's failure must not end the report
                 self._fail(f"{key}/{metric}", err)
                 continue
@@ -184,7 +235,7 @@ def compare(
     explainers: Sequence[Explainer | str],
     model: Any,
     data: ComparisonData | tuple[Tensor, TargetLike],
-    metrics: str | Sequence[str] = "all",
+    metrics: str | Sequence[Any] = "all",
     n: int | None = 100,
     seed: int = 0,
     available: Mapping[str, Any] | None = None,
@@ -217,7 +268,9 @@ def compare(
             and `.difference` as ground truth for the localisation metrics), such as
             `mnist_5k().test` or `synthetic_cxr(...)`; for a data set the prediction is
             explained.
-        metrics: `"all"`, a comma-separated string or a list of names in `xai_gen.metrics.METRICS`.
+        metrics: `"all"`, a comma-separated string or a list of names in `xai_gen.metrics.METRICS`,
+            and Quantus metrics: instances, classes or names `"quantus:<ClassName>"` (see
+            `resolve_metrics`); a Quantus metric's column is `quantus:<ClassName>`.
         n: how many samples (drawn at random with `seed`, kept in data order); None = all.
         seed: seed of the sample draw and of each method's run.
         available: extra inputs of the metrics and explainers, e.g. `{"latent_model": lm}`.
@@ -249,7 +302,8 @@ def compare(
     if not explainers:
         raise ValueError("explainers must hold at least one Explainer or registry name")
     samples, shared = read_samples(data, available or {})
-    names = metric_names(metrics)
+    infos = resolve_metrics(metrics)
+    names = list(infos)
     options = dict(metric_options or {})
     if set(options) - set(names):
         raise ValueError(
@@ -257,6 +311,11 @@ def compare(
             f"not in metrics {names}"
         )
     for metric, metric_opts in options.items():
+        if metric not in METRICS:
+            raise TypeError(
+                f"metric_options for {metric!r}: a Quantus metric takes its settings on the "
+                "instance, e.g. quantus.Sparseness(abs=False)"
+            )
         check_options(metric, metric_opts)
     explainers = [
         e if isinstance(e, Explainer) else make_explainers([e], {"progress": False, **shared})[0]
@@ -266,7 +325,7 @@ def compare(
     samples = samples.select(sample_index(len(samples.x), n, seed)).to(device)
     count = len(samples.x)
     settings = RunSettings(
-        metrics=names,
+        metrics=infos,
         metric_options=options,
         batch_size=batch_size,
         expensive_n=expensive_n,
@@ -287,7 +346,7 @@ def compare(
     return ComparisonResult(
         methods=done,
         metrics=names,
-        higher_is_better={m: METRICS[m].higher_is_better for m in names},
+        higher_is_better={m: infos[m].higher_is_better for m in names},
         values={k: {m: np.concatenate(v) for m, v in runs[k].values.items()} for k in done},
         seconds={k: runs[k].seconds / count for k in done},
         peak_memory={k: float(runs[k].peak) for k in done},
@@ -302,6 +361,7 @@ def compare(
             "batch_size": batch_size,
             "expensive_n": min(expensive_n, count),
             "metric_options": _json_safe(options),
+            "rerun_metrics": [m for m in names if "explainer" in infos[m].needs],
             "memory": PeakMemory(device).description,
             "confidence_interval": f"{CONFIDENCE:.0%} Student-t over samples",
             "params": {k: shown[k].params for k in done},
