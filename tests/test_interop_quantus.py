@@ -251,6 +251,13 @@ def test_compare_metric_names_and_errors() -> None:
         metric_names(["quantus:Sparseness", quantus.Sparseness()])
     with pytest.raises(ValueError, match="unknown Quantus metric"):
         metric_names("quantus:Nope")
+    x, _, _ = _case(1, ties=False)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    with pytest.raises(TypeError, match="on the instance"):
+        xg.compare(
+            ["saliency"], model, (x, None), metrics=["quantus:Sparseness"],
+            metric_options={"quantus:Sparseness": {"abs": False}}, progress=False,
+        )
 
 
 def test_cli_compare_takes_quantus_names(tmp_path) -> None:
