@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from xai_gen._checks import TargetLike
-from xai_gen._hygiene import preserved
+from xai_gen._core.checks import TargetLike
+from xai_gen._core.devices import model_device
+from xai_gen._core.state import preserved
 from xai_gen.explainer import Explainer, get_explainer
 from xai_gen.metrics._common import Model, check_inputs, check_masks
 from xai_gen.metrics.registry import MetricInfo
@@ -40,13 +41,6 @@ def _quantus() -> Any:
         raise ImportError(
             'Quantus is not installed: pip install "xai-gen[quantus]" (or pip install quantus)'
         ) from err
-
-
-def _model_device(model: Any) -> torch.device:
-    if isinstance(model, torch.nn.Module):
-        for p in model.parameters():
-            return p.device
-    return torch.device("cpu")
 
 
 def _model_dtype(model: Any) -> torch.dtype:
@@ -101,7 +95,7 @@ def quantus_explain_func(
 
     def explain_func(model: Model, inputs: Any, targets: Any = None, **kwargs: Any) -> np.ndarray:
         device = kwargs.pop("device", None)
-        device = _model_device(model) if device is None else torch.device(device)
+        device = model_device(model) if device is None else torch.device(device)
         # Quantus hands numpy arrays (sometimes tensors) of any float type: use the model's.
         x = torch.as_tensor(inputs).to(device=device, dtype=_model_dtype(model))
         target = None if targets is None else torch.as_tensor(targets).long().to(device)
