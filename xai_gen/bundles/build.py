@@ -23,7 +23,15 @@ from xai_gen._core.devices import resolve_device
 from xai_gen._io import save_tensors
 from xai_gen._version import __version__
 from xai_gen.bundles import quality
-from xai_gen.bundles.spec import PAIRS, Component, components, data_signature, load_data
+from xai_gen.bundles.shipped import load_component
+from xai_gen.bundles.spec import (
+    ORACLE_KIND,
+    PAIRS,
+    Component,
+    components,
+    load_data,
+    signature,
+)
 from xai_gen.latent import LatentClassifier, LatentModel, nets
 from xai_gen.models import SmallCNN, save_classifier
 from xai_gen.recipes.autoencoder import train_autoencoder
@@ -33,11 +41,6 @@ from xai_gen.recipes.conditional_gan import binary_subset
 from xai_gen.recipes.encoder import train_encoder
 from xai_gen.recipes.heads import train_head
 from xai_gen.recipes.wgan_gp import train_wgan_gp
-
-#: `kind` of the oracle classifier's file (a `nets` network, not a `SmallCNN`).
-ORACLE_KIND = "oracle_classifier"
-#: Components trained on the conditional class pair only.
-PAIR_COMPONENTS = ("binary_classifier", "conditional")
 
 
 def training_seconds(model: nn.Module) -> float:
@@ -59,15 +62,6 @@ def hardware(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
-
-
-def signature(dataset: str, name: str) -> dict[str, Any]:
-    """The data signature stored in component `name`'s provenance."""
-    sig = data_signature(dataset)
-    if name in PAIR_COMPONENTS:
-        negative, positive = PAIRS[dataset]
-        sig = {**sig, "classes": {"negative": negative, "positive": positive}}
-    return sig
 
 
 def prepare_data(dataset: str) -> dict[str, Tensor]:
@@ -154,8 +148,6 @@ def build_bundle(
     Returns:
         component -> its provenance (as written into the file).
     """
-    from xai_gen.bundles.shipped import load_component
-
     dev = resolve_device(device)
     parts_spec = components(dataset, preset)
     names = [c.name for c in parts_spec]

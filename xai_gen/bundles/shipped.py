@@ -15,8 +15,14 @@ import torch
 from torch import nn
 
 from xai_gen._io import load_state, load_tensors
-from xai_gen.bundles.build import ORACLE_KIND, signature
-from xai_gen.bundles.spec import DATASETS, check_dataset, component, components
+from xai_gen.bundles.spec import (
+    DATASETS,
+    ORACLE_KIND,
+    check_dataset,
+    component,
+    components,
+    signature,
+)
 from xai_gen.latent import ConditionalLatentModel, LatentClassifier, LatentModel, nets
 from xai_gen.models import load_classifier
 

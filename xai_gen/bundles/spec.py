@@ -154,3 +154,18 @@ def component(dataset: str, name: str, preset: str = "full") -> Component:
             return part
     known = [c.name for c in components(dataset, preset)]
     raise ValueError(f"{dataset} bundle has no component {name!r}; it has {known}")
+
+
+#: `kind` of the oracle classifier's file (a `nets` network, not a `SmallCNN`).
+ORACLE_KIND = "oracle_classifier"
+#: Components trained on the conditional class pair only.
+PAIR_COMPONENTS = ("binary_classifier", "conditional")
+
+
+def signature(dataset: str, name: str) -> dict[str, Any]:
+    """The data signature stored in component `name`'s provenance."""
+    sig = data_signature(dataset)
+    if name in PAIR_COMPONENTS:
+        negative, positive = PAIRS[dataset]
+        sig = {**sig, "classes": {"negative": negative, "positive": positive}}
+    return sig

@@ -166,7 +166,7 @@ def check_options(name: str, options: Mapping[str, Any]) -> None:
         >>> check_options("deletion_auc", {"n_step": 14})
         Traceback (most recent call last):
         ...
-        TypeError: metric 'deletion_auc' got unknown option(s) ['n_step']; accepted: ['baseline', 'batch_size', 'n_steps', 'progress', 'return_curve']
+        TypeError: metric 'deletion_auc' got unknown option(s) ['n_step']; accepted: ['baseline', 'batch_size', 'memory_budget', 'n_steps', 'progress', 'return_curve']
     """
     params = inspect.signature(_info(name).fn).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
