@@ -245,8 +245,12 @@ def report_markdown(result: ComparisonResult) -> str:
             )
             + "\n"
         )
+        notes = ""
         for name, index in result.groups.items():
-            parts += [f"### {name} (n = {len(index)})\n", results_markdown(result.for_samples(index))]
+            # Every group's table has the same notes: they are written once, after the last.
+            table, _, notes = results_markdown(result.for_samples(index)).partition("\n\n")
+            parts += [f"### {name} (n = {len(index)})\n", table + "\n"]
+        parts.append(notes)
     else:
         parts.append(results_markdown(result))
     cf = counterfactual_markdown(result)
