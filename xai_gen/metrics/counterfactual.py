@@ -14,15 +14,9 @@ from torch import Tensor
 
 from xai_gen._core.checks import TargetLike, resolve_target
 from xai_gen._core.state import preserved
+from xai_gen._core.validators import positive_int
 from xai_gen.latent.model import LatentModel
-from xai_gen.metrics._common import (
-    Model,
-    check_inputs,
-    check_like,
-    outputs,
-    positive_int,
-    prepare_target,
-)
+from xai_gen.metrics._common import Model, check_inputs, check_like, outputs, prepare_target
 from xai_gen.metrics.faithfulness import _auc
 
 __all__ = [
