@@ -142,13 +142,13 @@ COUNTERFACTUAL_COLUMNS = {
 }
 
 
-def _oracle_of_valid(values: dict[str, np.ndarray]) -> np.ndarray | None:
+def _oracle_of_valid(result: ComparisonResult, method: str) -> dict[str, float] | None:
     """Oracle agreement of the counterfactuals the explained model counts as valid."""
+    values = result.values.get(method, {})
     if "validity" not in values or "oracle_agreement" not in values:
         return None
-    valid, oracle = values["validity"], values["oracle_agreement"]
-    k = min(len(valid), len(oracle))
-    return oracle[:k][valid[:k] == 1]
+    valid = np.flatnonzero(values["validity"] == 1)
+    return result.for_samples(valid).summary()[method]["oracle_agreement"]
 
 
 def counterfactual_markdown(result: ComparisonResult) -> str:
@@ -174,14 +174,13 @@ def counterfactual_markdown(result: ComparisonResult) -> str:
         >>> print(counterfactual_markdown(r).splitlines()[2])
         | gvr | 1 ± 0 | 0.5 ± 6.4 | 0.5 ± 6.4 | 0.1 |
     """
-    from xai_gen.compare.result import mean_ci
     from xai_gen.viz.charts import arrow
 
     summary = result.summary()
-    for method, per in result.values.items():
-        of_valid = _oracle_of_valid(per)
+    for method in result.values:
+        of_valid = _oracle_of_valid(result, method)
         if of_valid is not None:
-            summary[method]["oracle_of_valid"] = mean_ci(of_valid)
+            summary[method]["oracle_of_valid"] = of_valid
     methods = [
         m
         for m in result.methods
