@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from xai_gen._core.budget import MemoryBudget
 from xai_gen._core.checks import TargetLike, resolve_target
 from xai_gen._core.state import preserved
 from xai_gen._core.validators import positive_int
@@ -345,7 +346,8 @@ def cout(
     counterfactuals: Tensor,
     contrast: TargetLike = None,
     n_steps: int = 50,
-    batch_size: int = 256,
+    batch_size: int | None = None,
+    memory_budget: MemoryBudget = "auto",
 ) -> Tensor:
     """Counterfactual transition score COUT (Khorram & Fuxin 2022, C3LT; used by ACE, 2023).
 
@@ -367,7 +369,8 @@ def cout(
         contrast: class (or one per sample) the counterfactual should reach; None = the most
             probable class other than the original one on `cf`.
         n_steps: T, the number of equal pixel chunks (C3LT inserts H*W/50 pixels per step).
-        batch_size: images per model call.
+        batch_size: images per model call; None = sized from `memory_budget`.
+        memory_budget: what the images of one call may occupy, as in `deletion_auc`.
 
     Returns:
         `(N,)` scores in [-1, 1].
@@ -384,10 +387,10 @@ def cout(
     """
     x, cf = _pair(x, attributions, counterfactuals)
     positive_int(n_steps, "n_steps")
-    positive_int(batch_size, "batch_size")
+    positive_int(batch_size, "batch_size", allow_none=True)
     with preserved(model), torch.no_grad():
-        t = prepare_target(model, x, target, batch_size)
-        after = outputs(model, cf, batch_size)
+        t = prepare_target(model, x, target)
+        after = outputs(model, cf)
         if after.dim() != 2 or after.shape[1] < 2:
             raise ValueError("cout needs a model with class logits (N, K), K >= 2, not a regression output")
         if contrast is None:
@@ -400,7 +403,10 @@ def cout(
         return torch.where(changed, cf[sample], x[sample])
 
     change = (cf - x).abs()
-    areas = [_auc(model, x, change, cls, n_steps, batch_size, False, False, insert) for cls in (t, c)]
+    areas = [
+        _auc(model, x, change, cls, n_steps, batch_size, memory_budget, False, False, insert)
+        for cls in (t, c)
+    ]
     return areas[1] - areas[0]
 
 
