@@ -13,7 +13,10 @@ from xai_gen.latent import LatentModel
 from xai_gen.metrics import METRICS, applicable, deletion_auc, evaluate, missing
 
 N = 2
-COUNTERFACTUAL = {"validity", "proximity_l1", "proximity_l2", "realism", "latent_distance", "steps"}
+COUNTERFACTUAL = {
+    "validity", "proximity_l1", "proximity_l2", "realism", "latent_distance", "steps",
+    "oracle_agreement", "cout", "counterfactual_error",
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +32,8 @@ def setting() -> dict:
         "true_difference": torch.randn(N, 1, 28, 28, generator=torch.Generator().manual_seed(1)),
         "latent_model": LatentModel(nn.Identity(), nn.Identity(), 784, (1, 28, 28)),
         "explainer": saliency,
+        "oracle": xg.SmallCNN(width=8, hidden=16),
+        "true_counterfactuals": torch.zeros(N, 1, 28, 28),
         "n_steps": 7,
         "n_perturb_samples": 3,
     }

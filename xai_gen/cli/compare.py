@@ -5,6 +5,10 @@ Trains (first run, cached under `runs/`) or loads each data set's bundle, runs
 results.json, figure_grid.png, metrics.png, timing.png) plus an index `OUT/README.md` with
 every table and the run's wall time. `make demo` runs `xai-gen compare --data all --methods all
 --out report`.
+
+A method with configurations in `METHOD_VARIANTS` brings them along under their own names
+(GVR: `gvr` and `gvr_paper`). Oracle agreement uses the bundle's oracle classifier or, for a
+bundle without one, a stand-in trained once and cached (`xai_gen.cli._oracle`).
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import time
 from pathlib import Path
 
 from xai_gen._core.devices import resolve_device
+from xai_gen.cli._oracle import oracle_for
 from xai_gen.cli._setup import (
     DATASETS,
+    METHOD_VARIANTS,
     BundleLoader,
     add_shared_arguments,
     load_bundle,
@@ -80,11 +86,22 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
     device = resolve_device(args.device, "--device")
     out = Path(args.out)
     results: dict[str, ComparisonResult] = {}
+    variants = {v: m for m in methods for v in METHOD_VARIANTS.get(m, {})}
+    names = [n for m in methods for n in (m, *METHOD_VARIANTS.get(m, {}))]
     for dataset in datasets:
-        setup = setup_for(dataset, bundle_loader(dataset, args.cache_dir, True, **loader_options(args)), methods).to(device)
-        explainers = make_explainers(methods, setup.resources, setup.params)
+        bundle = bundle_loader(dataset, args.cache_dir, True, **loader_options(args))
+        setup = setup_for(dataset, bundle, methods)
+        if "oracle_agreement" in metrics:
+            oracle = oracle_for(bundle, Path(args.cache_dir) / DATASETS[dataset].folder)
+            if oracle is not None:
+                setup.available["oracle"] = oracle
+        setup = setup.to(device)
+        params = {**setup.params}
+        for variant, method in variants.items():
+            params[variant] = {**setup.params.get(method, {}), **METHOD_VARIANTS[method][variant]}
+        built = make_explainers(names, setup.resources, params, kinds=variants)
         results[dataset] = result = compare(
-            explainers,
+            dict(zip(names, built)),
             setup.model,
             setup.data,
             metrics=metrics,

@@ -5,13 +5,14 @@ Data reaches a comparison in one of two forms:
 * an `(images, labels)` tuple: `images (N, C, H, W)` and the targets to explain as in Captum
   (an int, an `(N,)` tensor or list of class indices; None = the model's predicted class);
 * a data set following `ComparisonData`: `.images`, and as per-sample ground truth an optional
-  `.masks` and an optional `.difference` (absent or None = not known). Its prediction is
-  explained.
+  `.masks`, `.difference` and `.healthy` (absent or None = not known). Its prediction is
+  explained; with ground truth, its optional `.labels` group the samples by true and explained
+  class (see `sample_groups`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -21,7 +22,7 @@ from torch import Tensor
 from xai_gen._core.checks import TargetLike, check_images
 
 #: Optional ground-truth attributes of a data set -> the metric input each one feeds.
-GROUND_TRUTH = {"masks": "masks", "difference": "true_difference"}
+GROUND_TRUTH = {"masks": "masks", "difference": "true_difference", "healthy": "true_counterfactuals"}
 
 
 class ComparisonData(Protocol):
@@ -29,9 +30,11 @@ class ComparisonData(Protocol):
 
     Only `images` is required. The ground-truth attributes are optional: a data set that lacks
     one (or holds None) is scored without the metrics that need it. A data set's labels are
-    not read: `compare` explains the model's prediction, because a regression model (the
+    not explained: `compare` explains the model's prediction, because a regression model (the
     synthetic CXR's) has no class index to explain; pass an `(images, labels)` tuple to explain
-    given labels.
+    given labels. With ground truth, the labels group the samples (`sample_groups`): ground
+    truth describes the evidence for the labelled class, so it only scores explanations of that
+    class.
 
     Attributes:
         images: `(N, C, H, W)` the samples, in the model's input range.
@@ -39,6 +42,12 @@ class ComparisonData(Protocol):
             relevance mass and rank accuracy).
         difference: optional `(N, C, H, W)` true difference map, e.g. diseased minus healthy
             (ground-truth correlation).
+        healthy: optional `(N, C, H, W)` the true counterfactual, e.g. each patient rendered
+            healthy (counterfactual error).
+        labels: optional `(N,)` int true classes, read only beside ground truth.
+        class_names: optional names of the label values, for the report.
+        ground_truth_class: optional class whose evidence the ground truth marks (None: each
+            sample's own label).
 
     Example:
         >>> from dataclasses import dataclass
@@ -56,18 +65,23 @@ class ComparisonData(Protocol):
 
 @dataclass
 class Samples:
-    """Images, targets and per-sample ground truth (metric input -> `(N, ...)`), aligned."""
+    """Images, targets, per-sample ground truth (metric input -> `(N, ...)`) and labels, aligned."""
 
     x: Tensor
     target: TargetLike
     truth: dict[str, Tensor]
+    labels: Tensor | None = None
+    class_names: Sequence[str] | None = None
+    ground_truth_class: int | None = None
 
     def select(self, index: Tensor) -> Samples:
         """The samples at `index` (a `(k,)` long tensor), targets and ground truth included."""
         target = self.target
         if (isinstance(target, Tensor) and target.dim() == 1) or isinstance(target, list | tuple):
             target = torch.as_tensor(target)[index]
-        return Samples(self.x[index], target, {k: v[index] for k, v in self.truth.items()})
+        labels = None if self.labels is None else self.labels[index]
+        truth = {k: v[index] for k, v in self.truth.items()}
+        return Samples(self.x[index], target, truth, labels, self.class_names, self.ground_truth_class)
 
     def batch(self, start: int, stop: int) -> Samples:
         """Samples `start` to `stop - 1`."""
@@ -75,9 +89,9 @@ class Samples:
 
     def to(self, device: torch.device) -> Samples:
         """Images and ground truth on `device` (targets stay as given)."""
-        return Samples(
-            self.x.to(device), self.target, {k: v.to(device) for k, v in self.truth.items()}
-        )
+        truth = {k: v.to(device) for k, v in self.truth.items()}
+        labels = None if self.labels is None else self.labels.to(device)
+        return Samples(self.x.to(device), self.target, truth, labels, self.class_names, self.ground_truth_class)
 
 
 def read_samples(
@@ -103,13 +117,14 @@ def read_samples(
         >>> from xai_gen.data import synthetic_cxr
         >>> samples, rest = read_samples(synthetic_cxr(4, size=32), {"latent_model": None})
         >>> samples.x.shape, sorted(samples.truth), samples.target, rest
-        (torch.Size([4, 1, 32, 32]), ['masks', 'true_difference'], None, {'latent_model': None})
+        (torch.Size([4, 1, 32, 32]), ['masks', 'true_counterfactuals', 'true_difference'], None, {'latent_model': None})
     """
     if isinstance(data, tuple | list):
         if len(data) != 2:
             raise ValueError(f"data as a tuple must be (x, targets), got {len(data)} items")
         x, target = data
         truth: dict[str, Tensor] = {}
+        labels, names, evidence = None, None, None
     elif hasattr(data, "images"):
         x, target = data.images, None
         truth = {
@@ -117,6 +132,10 @@ def read_samples(
             for attr, key in GROUND_TRUTH.items()
             if (value := getattr(data, attr, None)) is not None
         }
+        labels, names = getattr(data, "labels", None), getattr(data, "class_names", None)
+        evidence = getattr(data, "ground_truth_class", None)
+        if not isinstance(labels, Tensor) or labels.shape != (len(x),) or labels.is_floating_point():
+            labels = None  # continuous targets or multi-label data: no class groups
     else:
         raise TypeError(
             f"data must be an (x, targets) tuple or have .images, got {type(data).__name__}"
@@ -127,4 +146,47 @@ def read_samples(
         if value.shape[0] != len(x):
             raise ValueError(f"{key} has {value.shape[0]} samples but data has {len(x)} images")
     rest = {k: v for k, v in available.items() if not isinstance(v, Tensor)}
-    return Samples(x, target, truth), rest
+    return Samples(x, target, truth, labels, names, evidence), rest
+
+
+def sample_groups(samples: Samples, explained: Tensor | None) -> tuple[dict[str, Tensor], Tensor]:
+    """Groups of samples by (true class, explained class), and where ground truth applies.
+
+    Ground truth (a disease mask, a true difference, the healthy rendering) marks the evidence
+    for one class: a data set's `ground_truth_class` (the synthetic chest X-rays': diseased),
+    else each sample's own label. It scores an explanation only of a sample of that class
+    explained as that class: on synthetic chest X-rays, the diseased patients explained as
+    diseased. Data without labels or ground truth, or a model without classes, form no groups,
+    and their ground truth scores every sample.
+
+    Args:
+        samples: the compared samples.
+        explained: `(N,)` the class each sample is explained as (None: a regression output).
+
+    Returns:
+        `(groups, scored)`: group name -> `(k,)` sample indices (empty without groups; names
+        read "<true class>, explained as <class>"), and `(N,)` bool, where ground truth scores.
+
+    Example:
+        >>> from xai_gen.data import synthetic_cxr
+        >>> cxr = synthetic_cxr(6, size=16, seed=0)
+        >>> samples, _ = read_samples(cxr, {})
+        >>> groups, scored = sample_groups(samples, cxr.labels)  # every patient explained as labelled
+        >>> sorted(groups), scored.tolist() == cxr.labels.bool().tolist()
+        (['diseased, explained as diseased', 'healthy, explained as healthy'], True)
+    """
+    n = len(samples.x)
+    if samples.labels is None or not samples.truth or explained is None:
+        return {}, torch.ones(n, dtype=torch.bool)
+    labels, explained = samples.labels.cpu(), explained.cpu()
+
+    def name(c: int) -> str:
+        names = samples.class_names
+        return str(names[c]) if names is not None and 0 <= c < len(names) else str(c)
+
+    keys = [f"{name(int(t))}, explained as {name(int(e))}" for t, e in zip(labels, explained)]
+    groups = {k: torch.tensor([i for i, g in enumerate(keys) if g == k]) for k in sorted(set(keys))}
+    scored = labels == explained
+    if samples.ground_truth_class is not None:
+        scored &= labels == samples.ground_truth_class
+    return groups, scored

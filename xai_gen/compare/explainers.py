@@ -13,6 +13,7 @@ def make_explainers(
     names: Sequence[str],
     resources: Mapping[str, Any] | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> list[Explainer]:
     """Build registered explainers by name, handing each the resources its constructor takes.
 
@@ -24,6 +25,8 @@ def make_explainers(
         names: registry names (see `xai_gen.list_explainers`).
         resources: constructor arguments shared by every method that accepts them.
         params: method name -> constructor arguments for that method only.
+        kinds: method name -> registry name, for methods named otherwise (two settings of
+            one explainer, e.g. `{"gvr_paper": "gvr"}`); a name not listed is its own kind.
 
     Returns:
         The explainers, in the order of `names`.
@@ -34,14 +37,18 @@ def make_explainers(
     Example:
         >>> [type(e).__name__ for e in make_explainers(["saliency"], {"latent_model": None})]
         ['Saliency']
+        >>> [type(e).__name__ for e in make_explainers(["ig", "ig_8"], {}, {"ig_8": {"n_steps": 8}},
+        ...                                            {"ig": "integrated_gradients", "ig_8": "integrated_gradients"})]
+        ['IntegratedGradients', 'IntegratedGradients']
     """
-    resources, params = dict(resources or {}), dict(params or {})
+    resources, params, kinds = dict(resources or {}), dict(params or {}), dict(kinds or {})
     unknown = sorted(set(params) - set(names))
     if unknown:
         raise ValueError(f"params name method(s) {unknown} that are not in names {list(names)}")
     out = []
     for name in names:
-        cls = explainer_class(name)
+        kind = kinds.get(name, name)
+        cls = explainer_class(kind)
         accepted = inspect.signature(cls).parameters
         kwargs = {k: v for k, v in resources.items() if k in accepted}
         kwargs.update(params.get(name, {}))
@@ -56,5 +63,5 @@ def make_explainers(
             raise ValueError(
                 f"explainer {name!r} needs {missing}; pass them in resources or params"
             )
-        out.append(get_explainer(name, **kwargs))
+        out.append(get_explainer(kind, **kwargs))
     return out

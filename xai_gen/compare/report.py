@@ -11,6 +11,7 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from xai_gen._markdown import markdown_table
@@ -20,7 +21,14 @@ from xai_gen.metrics import METRICS
 if TYPE_CHECKING:
     from xai_gen.compare.result import ComparisonResult
 
-__all__ = ["index_markdown", "markdown_table", "results_markdown", "save_report"]
+__all__ = [
+    "counterfactual_markdown",
+    "index_markdown",
+    "markdown_table",
+    "report_markdown",
+    "results_markdown",
+    "save_report",
+]
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -118,6 +126,136 @@ def results_markdown(result: ComparisonResult) -> str:
         notes.append(f"Not applicable to any method here: {', '.join(skipped)}.")
     notes += [f"Error in {k}: {v}" for k, v in result.errors.items()]
     return "\n".join([markdown_table(head, rows), *notes]) + "\n"
+
+
+#: Columns of the counterfactual table: metric (or "frechet", "oracle_of_valid") -> heading.
+COUNTERFACTUAL_COLUMNS = {
+    "validity": "validity",
+    "oracle_agreement": "oracle agreement",
+    "oracle_of_valid": "oracle agreement of valid",
+    "cout": "COUT",
+    "proximity_l1": "proximity L1",
+    "realism": "realism",
+    "frechet": "Frechet",
+    "counterfactual_error": "counterfactual error",
+    "steps": "steps",
+}
+
+
+def _oracle_of_valid(result: ComparisonResult, method: str) -> dict[str, float] | None:
+    """Oracle agreement of the counterfactuals the explained model counts as valid."""
+    values = result.values.get(method, {})
+    if "validity" not in values or "oracle_agreement" not in values:
+        return None
+    valid = np.flatnonzero(values["validity"] == 1)
+    return result.for_samples(valid).summary()[method]["oracle_agreement"]
+
+
+def counterfactual_markdown(result: ComparisonResult) -> str:
+    """The counterfactual table: one row per method that returned counterfactuals.
+
+    Columns (those measured for some method): validity, oracle agreement (of all rows and of
+    the valid ones), COUT, proximity L1, realism (reconstruction error), the Frechet distance
+    of the counterfactuals to the data set's images, counterfactual error, steps and seconds
+    per explanation; "" when no method returned counterfactuals.
+
+    Args:
+        result: what `compare` measured.
+
+    Returns:
+        Markdown text (table and notes) ending with a newline, or "".
+
+    Example:
+        >>> import numpy as np, torch
+        >>> from xai_gen.compare import ComparisonResult
+        >>> v = {"gvr": {"validity": np.array([1.0, 1.0]), "oracle_agreement": np.array([1.0, 0.0])}}
+        >>> r = ComparisonResult(["gvr"], ["validity", "oracle_agreement"], {"validity": True,
+        ...     "oracle_agreement": True}, v, {"gvr": 0.1}, {}, torch.zeros(0), {})
+        >>> print(counterfactual_markdown(r).splitlines()[2])
+        | gvr | 1 ± 0 | 0.5 ± 6.4 | 0.5 ± 6.4 | 0.1 |
+    """
+    from xai_gen.viz.charts import arrow
+
+    summary = result.summary()
+    for method in result.values:
+        of_valid = _oracle_of_valid(result, method)
+        if of_valid is not None:
+            summary[method]["oracle_of_valid"] = of_valid
+    methods = [
+        m
+        for m in result.methods
+        if m in result.frechet or any(k in summary.get(m, {}) for k in COUNTERFACTUAL_COLUMNS)
+    ]
+    if not methods:
+        return ""
+    higher = {**result.higher_is_better, "oracle_of_valid": True, "frechet": False}
+    for method, value in result.frechet.items():
+        summary[method]["frechet"] = {"mean": value, "ci_low": math.nan, "ci_high": math.nan}
+    cols = [c for c in COUNTERFACTUAL_COLUMNS if any(c in summary.get(m, {}) for m in methods)]
+    picked = {m: summary.get(m, {}) for m in methods}
+    best = {}
+    for c in cols:
+        scored = {m: s[c]["mean"] for m, s in picked.items() if c in s and math.isfinite(s[c]["mean"])}
+        best[c] = (max if higher[c] else min)(scored, key=scored.get) if len(scored) > 1 else None
+    head = ["method", *[f"{COUNTERFACTUAL_COLUMNS[c]} {arrow(higher.get(c))}" for c in cols], "s / explanation ↓"]
+    rows = [
+        [m, *[_cell(picked[m].get(c), best[c] == m) for c in cols], _fmt(result.seconds.get(m, math.nan))]
+        for m in methods
+    ]
+    floor = result.meta.get("frechet_floor")
+    notes = [
+        "",
+        "Validity: the explained model puts the counterfactual in the contrast class (any other "
+        "class when none was asked). Oracle agreement: a second classifier, trained apart "
+        "(another architecture and seed), does too; \"of valid\": among the valid ones. COUT: "
+        "AUC of the contrast class minus AUC of the original class as the counterfactual's pixels "
+        "are inserted, most changed first (C3LT). Realism: the latent model's reconstruction "
+        "error of the counterfactual. Frechet: of all counterfactuals to the data set's images, "
+        "in the reference classifier's features"
+        + (f" (the explained inputs themselves: {_fmt(floor)})" if floor is not None else "")
+        + ". Counterfactual error: MSE(cf, true counterfactual) / MSE(x, true counterfactual), "
+        "where ground truth applies.",
+    ]
+    return "\n".join([markdown_table(head, rows), *notes]) + "\n"
+
+
+def report_markdown(result: ComparisonResult) -> str:
+    """`ComparisonResult.to_markdown`: the results table(s), then the counterfactual table.
+
+    Samples split into groups (true and explained class, on data with ground truth) get one
+    results table per group, with a note that says where ground truth was scored.
+
+    Args:
+        result: what `compare` measured.
+
+    Returns:
+        Markdown text ending with a newline.
+    """
+    parts = []
+    if result.groups:
+        truth = result.meta.get("ground_truth_metrics") or []
+        parts.append(
+            "Samples are grouped by true class and the class they are explained as. "
+            + (
+                f"Ground-truth metrics ({', '.join(truth)}) score only the samples of the class "
+                "the ground truth marks, explained as that class; – elsewhere."
+                if truth
+                else ""
+            )
+            + "\n"
+        )
+        notes = ""
+        for name, index in result.groups.items():
+            # Every group's table has the same notes: they are written once, after the last.
+            table, _, notes = results_markdown(result.for_samples(index)).partition("\n\n")
+            parts += [f"### {name} (n = {len(index)})\n", table + "\n"]
+        parts.append(notes)
+    else:
+        parts.append(results_markdown(result))
+    cf = counterfactual_markdown(result)
+    if cf:
+        parts += ["### Counterfactuals\n", cf]
+    return "\n".join(parts)
 
 
 def index_markdown(results: dict[str, ComparisonResult], wall: float, command: str) -> str:

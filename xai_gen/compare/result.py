@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,10 @@ class ComparisonResult:
         explanations: method -> its `Explanation` of those `R` samples, on the CPU.
         errors: `"method"` or `"method/metric"` -> the error that stopped it.
         meta: data set, n, seed, device, how memory and intervals were computed, wall time.
+        groups: group name -> indices of its samples (true and explained class, see
+            `xai_gen.compare.data.sample_groups`); empty when the samples form no groups.
+        frechet: method -> Frechet distance of its counterfactuals to the real images
+            (`meta["frechet_floor"]`: the inputs' own distance).
     """
 
     methods: list[str]
@@ -86,6 +90,8 @@ class ComparisonResult:
     explanations: dict[str, Explanation]
     errors: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    groups: dict[str, list[int]] = field(default_factory=dict)
+    frechet: dict[str, float] = field(default_factory=dict)
 
     @property
     def evaluated(self) -> list[str]:
@@ -96,13 +102,29 @@ class ComparisonResult:
         """method -> metric -> `mean_ci` of its per-sample values."""
         return {m: {k: mean_ci(v) for k, v in per.items()} for m, per in self.values.items()}
 
+    def for_samples(self, index: Sequence[int]) -> ComparisonResult:
+        """The result restricted to the samples `index` (per-sample values; costs unchanged).
+
+        Example:
+            >>> r = ComparisonResult(["m"], ["s"], {"s": True}, {"m": {"s": np.array([1.0, 3.0])}},
+            ...                      {"m": 0.1}, {}, None, {})
+            >>> r.for_samples([1]).values
+            {'m': {'s': array([3.])}}
+        """
+        idx = np.asarray(index, dtype=np.int64)
+        values = {
+            m: {k: v[idx[idx < len(v)]] for k, v in per.items()} for m, per in self.values.items()
+        }
+        return replace(self, values=values, groups={})
+
     def to_markdown(self) -> str:
         """A table: rows methods, columns metrics (with ↑/↓), seconds/explanation, peak memory.
 
         Cells read `mean ± half-width of the 95 % t-interval`; the best mean of each column
-        is bold; "–" marks a metric that does not apply to a method.
+        is bold; "–" marks a metric that does not apply to a method. Samples split into groups
+        get one table per group; methods with counterfactuals get the counterfactual table.
         """
-        return report.results_markdown(self)
+        return report.report_markdown(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as JSON-safe Python objects (NaN becomes None)."""
@@ -123,6 +145,8 @@ class ComparisonResult:
             }
         return {
             "meta": self.meta,
+            "groups": self.groups,
+            "frechet_distance": {k: _json_float(v) for k, v in self.frechet.items()},
             "higher_is_better": self.higher_is_better,
             "confidence": CONFIDENCE,
             "methods": methods,

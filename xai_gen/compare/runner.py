@@ -8,6 +8,7 @@ metric per sample and returns a `ComparisonResult`.
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,13 +21,22 @@ from tqdm.auto import tqdm
 
 from xai_gen._core.checks import TargetLike
 from xai_gen._core.devices import model_device
+from xai_gen._core.state import preserved
 from xai_gen._memory import PeakMemory
-from xai_gen.compare.data import ComparisonData, Samples, read_samples
+from xai_gen.compare.data import GROUND_TRUTH, ComparisonData, Samples, read_samples, sample_groups
 from xai_gen.compare.explainers import make_explainers
 from xai_gen.compare.result import CONFIDENCE, ComparisonResult
 from xai_gen.explainer import Explainer, Explanation, _json_safe
 from xai_gen.interop.quantus import PREFIX, quantus_metric
-from xai_gen.metrics import METRICS, MetricInfo, applicable, check_options, evaluate
+from xai_gen.metrics import (
+    METRICS,
+    MetricInfo,
+    applicable,
+    check_options,
+    counterfactual_frechet_distance,
+    evaluate,
+)
+from xai_gen.metrics._common import prepare_target
 
 
 def sample_index(total: int, n: int | None, seed: int) -> Tensor:
@@ -138,6 +148,7 @@ class _MethodMeasurements:
     peak: float = 0.0
     values: dict[str, list[np.ndarray]] = field(default_factory=dict)
     shown: list[Explanation] = field(default_factory=list)
+    counterfactuals: list[Tensor] = field(default_factory=list)  # for the Frechet distance
 
 
 @dataclass(kw_only=True)
@@ -172,6 +183,8 @@ class _Runner:
                 run.peak = max(run.peak, mem.peak)
                 if sum(len(e) for e in run.shown) < s.figure_rows:
                     run.shown.append(exp[: s.figure_rows].cpu())
+                if exp.counterfactuals is not None:
+                    run.counterfactuals.append(exp.counterfactuals.detach().cpu())
                 self._score(run, key, explainer, exp, batch, max(0, s.expensive_n - start))
                 bar.update(len(batch.x))
                 bar.set_postfix_str(f"{run.seconds / (start + len(batch.x)):.3g} s/expl")
@@ -231,8 +244,45 @@ def _check_counts(n: int | None, batch_size: int, expensive_n: int, figure_rows:
             raise ValueError(f"{arg} must be a positive int, got {value!r}")
 
 
+def _ground_truth_metrics(infos: Mapping[str, MetricInfo]) -> list[str]:
+    """The metrics among `infos` that read a data set's ground truth."""
+    truth = set(GROUND_TRUTH.values())
+    return [
+        m
+        for m, info in infos.items()
+        if info.needs & truth or any(g & truth for g in info.needs_one_of)
+    ]
+
+
+def _explained_classes(model: Any, samples: Samples, batch_size: int) -> Tensor | None:
+    """`(N,)` the class each sample is explained as (None for a regression output)."""
+    with preserved(model):
+        target = prepare_target(model, samples.x, samples.target, batch_size)
+    return None if target is None else target.cpu()
+
+
+def _frechet(
+    runs: Mapping[str, _MethodMeasurements], samples: Samples, real: Tensor, features: Any
+) -> tuple[dict[str, float], float]:
+    """Frechet distance of each method's counterfactuals to the real images, and of the inputs.
+
+    The inputs' distance is the floor: the value for counterfactuals as realistic as the
+    data, at the same set size.
+    """
+    if features is None or not hasattr(features, "features") or len(samples.x) < 2:
+        return {}, math.nan
+    real = real.to(samples.x.device)
+    out = {
+        k: counterfactual_frechet_distance(torch.cat(r.counterfactuals).to(real.device), real, features)
+        for k, r in runs.items()
+        if r.counterfactuals
+    }
+    floor = counterfactual_frechet_distance(samples.x, real, features) if out else math.nan
+    return out, floor
+
+
 def compare(
-    explainers: Sequence[Explainer | str],
+    explainers: Sequence[Explainer | str] | Mapping[str, Explainer | str],
     model: Any,
     data: ComparisonData | tuple[Tensor, TargetLike],
     metrics: str | Sequence[Any] = "all",
@@ -259,9 +309,18 @@ def compare(
     evaluated on the first `expensive_n` samples only. `torch.manual_seed(seed)` is set before
     each method, so a run is reproducible.
 
+    A data set with ground truth and labels is split into groups by true and explained class
+    (`xai_gen.compare.data.sample_groups`): the metrics that read ground truth score only the
+    samples of the class it marks explained as that class (NaN elsewhere; on synthetic chest
+    X-rays, the diseased patients explained as diseased), and the report has one table per
+    group. For the methods that return counterfactuals, the Frechet distance of all their
+    counterfactuals to the data set's images is measured in the features of
+    `available["reference_classifier"]` (default: `model`, when it has `.features`).
+
     Args:
         explainers: `Explainer` instances, or registry names (built with `make_explainers` from
-            the non-tensor entries of `available`, e.g. `latent_model`).
+            the non-tensor entries of `available`, e.g. `latent_model`); a mapping names each
+            method in the report (two configurations of one explainer under distinct names).
         model: the classifier explained by every method: `(N, C, H, W)` -> `(N, K)` or `(N,)`.
         data: an `(x, targets)` tuple (`targets` as in Captum; None = predicted class), or a
             data set following `xai_gen.compare.ComparisonData` (`.images`, optional `.masks`
@@ -273,8 +332,9 @@ def compare(
             `resolve_metrics`); a Quantus metric's column is `quantus:<ClassName>`.
         n: how many samples (drawn at random with `seed`, kept in data order); None = all.
         seed: seed of the sample draw and of each method's run.
-        available: extra inputs of the metrics and explainers, e.g. `{"latent_model": lm}`.
-            Tensor values are per-sample ground truth aligned with `data` and are subset with it.
+        available: extra inputs of the metrics and explainers, e.g. `{"latent_model": lm,
+            "oracle": second_classifier}`. Tensor values are per-sample ground truth aligned
+            with `data` and are subset with it.
         progress: show one tqdm bar per method.
         batch_size: samples per `attribute` call.
         expensive_n: samples for the metrics that re-run the explainer.
@@ -302,6 +362,7 @@ def compare(
     if not explainers:
         raise ValueError("explainers must hold at least one Explainer or registry name")
     samples, shared = read_samples(data, available or {})
+    real = samples.x
     infos = resolve_metrics(metrics)
     names = list(infos)
     options = dict(metric_options or {})
@@ -317,9 +378,10 @@ def compare(
                 "instance, e.g. quantus.Sparseness(abs=False)"
             )
         check_options(metric, metric_opts)
+    keys = list(explainers) if isinstance(explainers, Mapping) else None
     explainers = [
         e if isinstance(e, Explainer) else make_explainers([e], {"progress": False, **shared})[0]
-        for e in explainers
+        for e in (explainers.values() if isinstance(explainers, Mapping) else explainers)
     ]
     device = model_device(model)
     samples = samples.select(sample_index(len(samples.x), n, seed)).to(device)
@@ -335,13 +397,24 @@ def compare(
         label=f"{name}: " if name else "",
     )
     runner = _Runner(model=model, samples=samples, shared=shared, device=device, settings=settings)
+    groups, scored = sample_groups(samples, _explained_classes(model, samples, batch_size))
     started = time.perf_counter()
     runs = {}
-    for key, explainer in zip(_unique_keys(explainers), explainers):
+    for key, explainer in zip(keys or _unique_keys(explainers), explainers):
         run = runner.run(key, explainer, seed)
         if run is not None:
             runs[key] = run
     done = list(runs)
+    truth_metrics = _ground_truth_metrics(infos)
+    for run in runs.values():
+        for metric in set(truth_metrics) & set(run.values):
+            values = np.concatenate(run.values[metric])
+            values[~scored[: len(values)].numpy()] = np.nan
+            run.values[metric] = [values]
+    frechet, floor = {}, math.nan
+    if any(info.category == "counterfactual" for info in infos.values()):
+        features = shared.get("reference_classifier", model)
+        frechet, floor = _frechet(runs, samples, real, features)
     shown = {k: Explanation.cat(runs[k].shown)[:figure_rows] for k in done}
     return ComparisonResult(
         methods=done,
@@ -353,6 +426,8 @@ def compare(
         images=samples.x[:figure_rows].detach().cpu(),
         explanations=shown,
         errors=runner.errors,
+        groups={g: idx.tolist() for g, idx in groups.items()},
+        frechet=frechet,
         meta={
             "data": name or type(data).__name__,
             "n": count,
@@ -367,5 +442,7 @@ def compare(
             "params": {k: shown[k].params for k in done},
             "wall_seconds": time.perf_counter() - started,
             "wall_seconds_per_method": {k: runs[k].total for k in done},
+            "ground_truth_metrics": truth_metrics if groups else [],
+            "frechet_floor": floor if math.isfinite(floor) else None,
         },
     )

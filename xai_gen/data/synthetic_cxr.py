@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +51,13 @@ class SyntheticCXR:
         cutoff: the threshold of `labels`.
         severity: `(N, 2)` float32 in [0, 1], columns (heart enlargement, lung opacity);
             `targets = 0.15 + 0.7 * severity.mean(1)`.
+        class_names: what the labels 0 and 1 mean.
+        ground_truth_class: the class whose evidence `masks`, `difference` and `healthy` mark
+            (1, diseased): they describe the disease of every patient, mild below the cutoff.
     """
+
+    class_names: ClassVar[tuple[str, str]] = ("healthy", "diseased")
+    ground_truth_class: ClassVar[int] = 1
 
     images: Tensor
     healthy: Tensor

@@ -7,7 +7,11 @@ on an `Explanation`.
 
 from xai_gen.metrics.complexity_metrics import complexity, sparseness
 from xai_gen.metrics.counterfactual import (
+    counterfactual_error,
+    counterfactual_frechet_distance,
+    cout,
     latent_distance,
+    oracle_agreement,
     proximity_l1,
     proximity_l2,
     realism,
@@ -45,6 +49,9 @@ __all__ = [
     "applicable",
     "cascade_layers",
     "complexity",
+    "counterfactual_error",
+    "counterfactual_frechet_distance",
+    "cout",
     "deletion_auc",
     "check_options",
     "evaluate",
@@ -55,6 +62,7 @@ __all__ = [
     "max_sensitivity",
     "missing",
     "on_manifold_deletion_auc",
+    "oracle_agreement",
     "pointing_game",
     "positive_relevance_mass_accuracy",
     "proximity_l1",

@@ -1,9 +1,10 @@
 """Counterfactual quality: did the image cross the boundary, how far did it move, is it realistic?
 
-Every function has the common metric signature `(model, x, attributions, target, ...)` and
-takes the counterfactual images as `counterfactuals: (N, C, H, W)` (an `Explanation`'s
-`counterfactuals`; `xai_gen.metrics.evaluate` passes them). `attributions` are not used and
-may be None.
+Every per-sample function has the common metric signature `(model, x, attributions, target,
+...)` and takes the counterfactual images as `counterfactuals: (N, C, H, W)` (an
+`Explanation`'s `counterfactuals`; `xai_gen.metrics.evaluate` passes them). `attributions` are
+not used and may be None. `counterfactual_frechet_distance` scores a whole set of
+counterfactuals at once (a distance between distributions has no per-sample value).
 """
 
 from __future__ import annotations
@@ -11,12 +12,26 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from xai_gen._core.budget import MemoryBudget
 from xai_gen._core.checks import TargetLike, resolve_target
 from xai_gen._core.state import preserved
+from xai_gen._core.validators import positive_int
 from xai_gen.latent.model import LatentModel
 from xai_gen.metrics._common import Model, check_inputs, check_like, outputs, prepare_target
+from xai_gen.metrics.faithfulness import _auc
 
-__all__ = ["latent_distance", "proximity_l1", "proximity_l2", "realism", "steps", "validity"]
+__all__ = [
+    "counterfactual_error",
+    "counterfactual_frechet_distance",
+    "cout",
+    "latent_distance",
+    "oracle_agreement",
+    "proximity_l1",
+    "proximity_l2",
+    "realism",
+    "steps",
+    "validity",
+]
 
 
 def _pair(x: Tensor, attributions: Tensor | None, counterfactuals: object) -> tuple[Tensor, Tensor]:
@@ -268,3 +283,205 @@ def steps(
         shape = tuple(steps.shape) if isinstance(steps, Tensor) else type(steps).__name__
         raise ValueError(f"steps must have shape (N,) = ({x.shape[0]},), got {shape}")
     return steps.to(device=x.device, dtype=x.dtype)
+
+
+def oracle_agreement(
+    model: Model,
+    x: Tensor,
+    attributions: Tensor | None,
+    target: TargetLike,
+    counterfactuals: Tensor,
+    oracle: Model,
+    contrast: TargetLike = None,
+    threshold: float | None = None,
+    batch_size: int | None = None,
+) -> Tensor:
+    """Oracle agreement: does a *separately trained* classifier see the counterfactual change too?
+
+    `validity` judged by `oracle` instead of the explained model: `1[argmax oracle(cf) ==
+    contrast]` when a contrast class is given, else `1[argmax oracle(cf) != target]`
+    (regression output: the oracle's output crosses `threshold` between `x` and `cf`). A
+    counterfactual that flips only the model it was made for is an adversarial example rather
+    than a change a person would see; an oracle of another architecture and seed tells them
+    apart (the oracle protocol of DiME, Jeanneret et al. 2022, and ACE, Jeanneret et al. 2023).
+    `target` is resolved on the explained `model`, so an oracle equal to `model` scores exactly
+    `validity`. **Higher is better**; the batch mean is the oracle's flip rate.
+
+    Args:
+        model: the explained model: resolves `target=None` to its predicted class; unchanged.
+        x: `(N, C, H, W)` images.
+        attributions: unused (may be None).
+        target: Captum-style class per sample; None = `model`'s predicted class on `x`.
+        counterfactuals: `(N, C, H, W)`.
+        oracle: the judging classifier, same input and output as `model`; left unchanged.
+        contrast: class (or one per sample) the counterfactual must reach; None = any other.
+        threshold: decision cut-off of a regression output (required for one).
+        batch_size: images per model call; None = all at once.
+
+    Returns:
+        `(N,)` 1.0 (the oracle agrees) or 0.0.
+
+    Example:
+        >>> import torch
+        >>> model = torch.nn.Flatten()  # logits = the two pixels
+        >>> oracle = lambda t: model(t).flip(1)  # an oracle that reads the classes the other way
+        >>> x = torch.tensor([[[[2.0, 0.0]]]])
+        >>> cf = torch.tensor([[[[0.0, 1.0]]]])
+        >>> validity(model, x, None, None, cf), oracle_agreement(model, x, None, None, cf, oracle)
+        (tensor([1.]), tensor([0.]))
+    """
+    x, cf = _pair(x, attributions, counterfactuals)
+    if oracle is None or not callable(oracle):
+        raise TypeError("oracle_agreement needs oracle= (a classifier trained apart from the explained model)")
+    with preserved(model), torch.no_grad():
+        t = prepare_target(model, x, target, batch_size)
+    return validity(oracle, x, None, t, cf, contrast, threshold, batch_size)
+
+
+def cout(
+    model: Model,
+    x: Tensor,
+    attributions: Tensor | None,
+    target: TargetLike,
+    counterfactuals: Tensor,
+    contrast: TargetLike = None,
+    n_steps: int = 50,
+    batch_size: int | None = None,
+    memory_budget: MemoryBudget = "auto",
+) -> Tensor:
+    """Counterfactual transition score COUT (Khorram & Fuxin 2022, C3LT; used by ACE, 2023).
+
+    Pixels are ordered by the counterfactual's change `sum_c |cf - x|` (largest first, ties
+    in raster order). Step `i = 0..T` (T = `n_steps`) copies the first
+    `k_i = floor(i * H * W / T)` pixels of `cf` into `x` (all channels) and records the
+    softmax probabilities of the original class `p_i` and of the contrast class `q_i`;
+    `COUT = AUC(q) - AUC(p)`, both normalised trapezoid areas over [0, 1]. In [-1, 1]: near 1
+    when the few most changed pixels already move the prediction from the original to the
+    contrast class, i.e. the change is both sufficient and concentrated. **Higher is
+    better.**
+
+    Args:
+        model: logits `(N, K)`, K >= 2; left unchanged.
+        x: `(N, C, H, W)` images.
+        attributions: unused (may be None): the order comes from `|cf - x|`.
+        target: Captum-style original class per sample; None = the predicted class on `x`.
+        counterfactuals: `(N, C, H, W)`.
+        contrast: class (or one per sample) the counterfactual should reach; None = the most
+            probable class other than the original one on `cf`.
+        n_steps: T, the number of equal pixel chunks (C3LT inserts H*W/50 pixels per step).
+        batch_size: images per model call; None = sized from `memory_budget`.
+        memory_budget: what the images of one call may occupy, as in `deletion_auc`.
+
+    Returns:
+        `(N,)` scores in [-1, 1].
+
+    Raises:
+        ValueError: a model without class logits (regression output), or bad shapes.
+
+    Example:
+        >>> import torch
+        >>> model = torch.nn.Flatten()  # logits = the two pixels
+        >>> x, cf = torch.tensor([[[[2.0, 0.0]]]]), torch.tensor([[[[0.0, 2.0]]]])
+        >>> cout(model, x, None, None, cf, n_steps=1)  # AUC(q) - AUC(p) = 0.5 - 0.5
+        tensor([0.])
+    """
+    x, cf = _pair(x, attributions, counterfactuals)
+    positive_int(n_steps, "n_steps")
+    positive_int(batch_size, "batch_size", allow_none=True)
+    with preserved(model), torch.no_grad():
+        t = prepare_target(model, x, target)
+        after = outputs(model, cf)
+        if after.dim() != 2 or after.shape[1] < 2:
+            raise ValueError("cout needs a model with class logits (N, K), K >= 2, not a regression output")
+        if contrast is None:
+            others = after.scatter(1, t.view(-1, 1), float("-inf"))
+            c = others.argmax(dim=1)
+        else:
+            c = resolve_target(contrast, x.shape[0], after.shape[1], name="contrast").to(x.device)
+
+    def insert(sample: Tensor, changed: Tensor) -> Tensor:
+        return torch.where(changed, cf[sample], x[sample])
+
+    change = (cf - x).abs()
+    areas = [
+        _auc(model, x, change, cls, n_steps, batch_size, memory_budget, False, False, insert)
+        for cls in (t, c)
+    ]
+    return areas[1] - areas[0]
+
+
+def counterfactual_error(
+    model: Model | None,
+    x: Tensor,
+    attributions: Tensor | None,
+    target: TargetLike,
+    counterfactuals: Tensor,
+    true_counterfactuals: Tensor,
+) -> Tensor:
+    """Counterfactual error against the truth: `MSE(cf, truth) / MSE(x, truth)` per sample.
+
+    Only where the true counterfactual is known, as on synthetic data: for
+    `xai_gen.data.synthetic_cxr` it is the same patient rendered healthy (`healthy`). 0 = the
+    counterfactual is the true one, 1 = no closer to it than the input itself, above 1 =
+    further away; a ratio, so samples with large and small true changes weigh alike. A ground-
+    truth check defined by this package for its synthetic data (the counterfactual analogue of
+    the ground-truth correlation of the maps). **Lower is better.** NaN where the input equals
+    its true counterfactual (nothing to undo, e.g. a healthy patient).
+
+    Args:
+        model: unused.
+        x: `(N, C, H, W)` images.
+        attributions: unused (may be None).
+        target: unused.
+        counterfactuals: `(N, C, H, W)`.
+        true_counterfactuals: `(N, C, H, W)` what each image truly looks like in the contrast
+            class (e.g. `SyntheticCXR.healthy`).
+
+    Returns:
+        `(N,)` the error ratio, NaN where it is undefined.
+
+    Example:
+        >>> import torch
+        >>> x, truth = torch.ones(2, 1, 2, 2), torch.zeros(2, 1, 2, 2)
+        >>> counterfactual_error(None, x, None, None, torch.full((2, 1, 2, 2), 0.5), truth)
+        tensor([0.2500, 0.2500])
+    """
+    x, cf = _pair(x, attributions, counterfactuals)
+    truth = check_like(x, true_counterfactuals, "true_counterfactuals")
+    moved = (cf - truth).pow(2).flatten(1).mean(dim=1)
+    needed = (x - truth).pow(2).flatten(1).mean(dim=1)
+    return torch.where(needed > 0, moved / needed.clamp_min(torch.finfo(x.dtype).tiny), torch.nan)
+
+
+def counterfactual_frechet_distance(counterfactuals: Tensor, real: Tensor, classifier: torch.nn.Module) -> float:
+    """Frechet distance of a set of counterfactuals to real images, in a classifier's features.
+
+    FID (Heusel et al. 2017) with the penultimate features of a reference classifier trained
+    on the data (`classifier.features`, e.g. a `SmallCNN`) in place of Inception's, as
+    counterfactual papers report realism (DiME, ACE). A set-level score: compare it with the
+    distance of as many real inputs to the same real images, since the estimate grows as the
+    sets shrink. **Lower is better.**
+
+    Args:
+        counterfactuals: `(N, C, H, W)`, N >= 2.
+        real: `(M, C, H, W)` real images, M >= 2.
+        classifier: a model with `.features(x) -> (B, D)`; left unchanged.
+
+    Returns:
+        The distance (>= 0).
+
+    Example:
+        >>> import torch
+        >>> from xai_gen import SmallCNN
+        >>> net, real = SmallCNN(width=4, hidden=8).eval(), torch.rand(20, 1, 28, 28)
+        >>> counterfactual_frechet_distance(real, real, net) < 1e-6
+        True
+    """
+    # Imported here: the recipes package is heavy and only this set-level score needs it.
+    from xai_gen.recipes.report import classifier_features, frechet_distance
+
+    cf, _ = check_inputs(counterfactuals, None)
+    real, _ = check_inputs(real, None)
+    if cf.shape[1:] != real.shape[1:]:
+        raise ValueError(f"counterfactuals {tuple(cf.shape)} and real {tuple(real.shape)} differ in image shape")
+    return frechet_distance(classifier_features(classifier, cf), classifier_features(classifier, real))

@@ -13,7 +13,10 @@ from xai_gen.explainer import Explanation
 from xai_gen.metrics._common import Model, check_inputs
 from xai_gen.metrics.complexity_metrics import complexity, sparseness
 from xai_gen.metrics.counterfactual import (
+    counterfactual_error,
+    cout,
     latent_distance,
+    oracle_agreement,
     proximity_l1,
     proximity_l2,
     realism,
@@ -111,6 +114,18 @@ METRICS: dict[str, MetricInfo] = {
     "traversal_monotonicity": _m(_traversal_metric, True, "traversal", "probabilities"),
 }
 """Every metric by name: its function, score direction, category and needs (see `MetricInfo`)."""
+
+# Counterfactual metrics of the literature: a second classifier's verdict, the transition
+# score, and the error against a known true counterfactual (synthetic data).
+METRICS.update(
+    {
+        "oracle_agreement": _m(oracle_agreement, True, "counterfactual", "counterfactuals", "oracle"),
+        "cout": _m(cout, True, "counterfactual", "counterfactuals"),
+        "counterfactual_error": _m(
+            counterfactual_error, False, "counterfactual", "counterfactuals", "true_counterfactuals"
+        ),
+    }
+)
 
 
 def _info(name: str) -> MetricInfo:
