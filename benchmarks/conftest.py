@@ -127,6 +127,18 @@ def bench_digits(bench_data: MNIST5k, bench_classifier: SmallCNN) -> Digits:
     return first_test_digits(bench_data, bench_classifier)
 
 
+@pytest.fixture(scope="session")
+def bench_cxr_classifier() -> SmallCNN:
+    """The 64x64 synthetic X-ray `SmallCNN` (see `cxr_classifier`), cached in `CXR_CLASSIFIER_PATH`."""
+    return cxr_classifier()
+
+
+@pytest.fixture(scope="session")
+def bench_cxr(bench_cxr_classifier: SmallCNN) -> Digits:
+    """The first `N_CXR` held-out X-rays and the classifier's predicted targets."""
+    return first_test_cxr(bench_cxr_classifier)
+
+
 @pytest.fixture
 def record_timing() -> Callable[[Any], None]:
     """A function to call with the `benchmark` fixture after it ran; keeps its statistics.
