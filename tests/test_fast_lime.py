@@ -158,3 +158,11 @@ def test_bad_channels_raise():
     net = nn.Sequential(nn.Flatten(), nn.Linear(2 * 8 * 8, 3))
     with pytest.raises(ValueError, match="channels"):
         fast().attribute(net, torch.rand(1, 2, 8, 8))
+
+
+def test_ridge_in_groups_equals_one_solve(monkeypatch):
+    model, x, targets = make_model(), make_inputs(3), make_targets(3)
+    segments = engine.segment_images(x, "slic", None, 0)
+    whole = engine.segment_weights(model, x, targets, segments, 50, None, 64, 0, 0.25)
+    monkeypatch.setattr(engine, "RIDGE_GROUP_BYTES", 1)  # one image per solve
+    torch.testing.assert_close(engine.segment_weights(model, x, targets, segments, 50, None, 64, 0, 0.25), whole)

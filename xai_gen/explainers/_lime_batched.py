@@ -36,6 +36,9 @@ from xai_gen.explainers.lime import make_segmenter
 
 #: lime's ridge penalty (`Ridge(alpha=1)` in `lime_base.LimeBase.explain_instance_with_data`).
 RIDGE_ALPHA = 1.0
+#: Bytes the float64 design matrices of one batched ridge solve may take: images are solved in
+#: groups, since a batch of 1,000 images x 1,000 samples x 80 superpixels would need ~2 GB.
+RIDGE_GROUP_BYTES = 64 * 2**20
 
 
 def segment_images(
@@ -311,8 +314,12 @@ def segment_weights(
     scores = score_perturbations(model, x, fill, segments, masks, target, batch_size, progress)
     masks = masks.to(x.device)
     weights = kernel_weights(masks, num_segments.to(x.device), kernel_width)
-    beta, _ = weighted_ridge(masks.double(), scores, weights)
-    return beta
+    # weighted_ridge holds about three float64 copies of its (images, K, S) design matrices.
+    group = max(1, RIDGE_GROUP_BYTES // (3 * 8 * masks[0].numel()))
+    return torch.cat([
+        weighted_ridge(masks[i : i + group].double(), scores[i : i + group], weights[i : i + group])[0]
+        for i in range(0, len(masks), group)
+    ])
 
 
 def paint(weights: Tensor, segments: Tensor, channels: int) -> Tensor:
