@@ -193,16 +193,19 @@ def score_perturbations(
         total=n * k, desc="LIME", unit="image", disable=not progress
     ) as bar:
         for start in range(0, n * k, batch_size):
-            rows = torch.arange(start, min(start + batch_size, n * k), device=device)
-            image, sample = rows // k, rows % k
-            # Pixel on/off: each pixel takes its superpixel's bit of the pattern.
-            on = masks[image, sample].gather(1, segments[image]).view(-1, 1, *x.shape[2:])
-            batch = torch.where(on, x[image], fill[image])
-            out = model(batch)
-            scores[start : start + len(rows)] = target_scores(
-                out, None if target is None else target[image]
-            )
-            bar.update(len(rows))
+            stop = min(start + batch_size, n * k)
+            # A chunk holds the samples start..stop-1 of consecutive images; build each image's
+            # part from its own x and fill by broadcasting, so neither is copied per sample.
+            parts = []
+            for i in range(start // k, (stop - 1) // k + 1):
+                first, last = max(start - i * k, 0), min(stop - i * k, k)
+                # Pixel on/off: each pixel takes its superpixel's bit of the pattern.
+                on = masks[i, first:last].index_select(1, segments[i]).view(-1, 1, *x.shape[2:])
+                parts.append(torch.where(on, x[i], fill[i]))
+            out = model(torch.cat(parts))
+            rows = None if target is None else target[torch.arange(start, stop, device=device) // k]
+            scores[start:stop] = target_scores(out, rows)
+            bar.update(stop - start)
     return scores.view(n, k)
 
 

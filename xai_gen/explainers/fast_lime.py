@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from torch import Tensor
 
 from xai_gen.explainer import register_explainer
 from xai_gen.explainers._lime_batched import paint, segment_images, segment_weights
-from xai_gen.explainers.lime import Lime, _check_params
+from xai_gen.explainers.lime import Lime
 
 
 @register_explainer("fast_lime")
@@ -25,7 +24,8 @@ class FastLime(Lime):
     `batch_size` that cut across images, and the ridge models of all images are solved in one
     batched linear solve. The maps equal `Lime`'s up to floating-point rounding (float64
     ridge here, scikit-learn's there). It subclasses `Lime` for that reason: the
-    hyper-parameters, their checks and the input check are `Lime`'s; only `_explain` differs.
+    hyper-parameters (fields), their checks, the example settings and the input check are
+    `Lime`'s; only `_explain` differs.
 
     The speed-up over `Lime` is lime's per-sample Python work (a copy of the image and one
     mask per switched-off superpixel, for every sample); the model's own cost on the
@@ -59,27 +59,10 @@ class FastLime(Lime):
         (torch.Size([1, 1, 8, 8]), torch.float32)
     """
 
-    def _explain(
-        self,
-        model: Callable[[Tensor], Tensor],
-        x: Tensor,
-        target: Tensor | None,
-        num_samples: int,
-        segmentation: str,
-        segmentation_params: dict[str, Any] | None,
-        hide_color: float | None,
-        batch_size: int,
-        seed: int,
-        kernel_width: float,
-        progress: bool,
-    ) -> Tensor:
-        _check_params(
-            num_samples, segmentation, segmentation_params, hide_color, batch_size, seed,
-            kernel_width, progress,
-        )
-        segments = segment_images(x, segmentation, segmentation_params, seed)
+    def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Tensor:
+        segments = segment_images(x, self.segmentation, self.segmentation_params, self.seed)
         weights = segment_weights(
-            model, x, target, segments, num_samples, hide_color, batch_size, seed,
-            kernel_width, progress,
+            model, x, target, segments, self.num_samples, self.hide_color, self.batch_size,
+            self.seed, self.kernel_width, self.progress,
         )
         return paint(weights, segments, x.shape[1])
