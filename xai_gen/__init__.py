@@ -10,6 +10,7 @@ from xai_gen.explainer import (
     list_explainers,
     register_explainer,
 )
+from xai_gen.explainers.fast_lime import FastLime
 from xai_gen.explainers.gradcam import GradCAM
 from xai_gen.explainers.gvr import GVR
 from xai_gen.explainers.integrated_gradients import IntegratedGradients
@@ -25,6 +26,7 @@ __all__ = [
     "ConditionalLatentModel",
     "Explainer",
     "Explanation",
+    "FastLime",
     "GVR",
     "GradCAM",
     "IntegratedGradients",

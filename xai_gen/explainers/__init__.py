@@ -9,6 +9,7 @@ reference and type checkers read them statically.
 import importlib
 import pkgutil
 
+from xai_gen.explainers.fast_lime import FastLime
 from xai_gen.explainers.gradcam import GradCAM
 from xai_gen.explainers.gvr import GVR
 from xai_gen.explainers.integrated_gradients import IntegratedGradients
@@ -21,4 +22,4 @@ for _module in pkgutil.iter_modules(__path__):
     if not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["GVR", "GradCAM", "IntegratedGradients", "LatentTraversal", "Lime", "Occlusion", "Saliency"]
+__all__ = ["FastLime", "GVR", "GradCAM", "IntegratedGradients", "LatentTraversal", "Lime", "Occlusion", "Saliency"]
