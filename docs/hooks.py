@@ -38,6 +38,7 @@ PUBLIC_MODULES = (
     "xai_gen.metrics",
     "xai_gen.compare",
     "xai_gen.viz",
+    "xai_gen.jobs",
 )
 
 #: The nav entry (in mkdocs.yml) whose children the hook fills in.

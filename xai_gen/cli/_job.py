@@ -24,9 +24,11 @@ from xai_gen.cli._setup import (
 )
 from xai_gen.compare.runner import sample_index
 from xai_gen.explainer import explainer_class
-from xai_gen.jobs import ENGINES, TARGETS, FolderSource, RayOptions, TensorSource, Work
+from xai_gen.jobs import FolderSource, RayOptions, TensorSource, Work
+from xai_gen.jobs.job import ENGINES
 from xai_gen.jobs.models import load_model
 from xai_gen.jobs.sources import Source, medmnist_source
+from xai_gen.jobs.work import TARGETS
 from xai_gen.latent import LatentModel
 
 #: `--data` forms besides the bundled data sets, as `kind:argument`.
@@ -36,7 +38,7 @@ OTHER_DATA_PARAMS: dict[str, dict[str, Any]] = DATASET_PARAMS["mnist"]
 
 
 def add_job_arguments(p: argparse.ArgumentParser, batch_size: int = 32) -> None:
-    """The options of a data-set job: data, models, sizes, resume and the engine."""
+    """The options of a data-set job: data, models, batch size, then `add_engine_arguments`."""
     p.add_argument(
         "--data",
         default="mnist",
@@ -67,10 +69,15 @@ def add_job_arguments(p: argparse.ArgumentParser, batch_size: int = 32) -> None:
         default="predicted",
         help="explain the model's predicted class (default) or the data's label",
     )
-    p.add_argument("--resume", action="store_true", help="continue the job already in --out")
     p.add_argument(
         "--batch-size", type=int, default=batch_size, help=f"images per attribute call (default {batch_size})"
     )
+    add_engine_arguments(p)
+
+
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of how a job runs: shards, resume, the local or the Ray engine."""
+    p.add_argument("--resume", action="store_true", help="continue the job already in --out")
     p.add_argument("--shard-size", type=int, default=256, help="images per shard file (default 256)")
     p.add_argument("--engine", choices=ENGINES, default="local", help="local (one process) or ray")
     p.add_argument("--threads", type=int, help="torch threads of the local engine (default: torch's)")
@@ -83,14 +90,9 @@ def add_job_arguments(p: argparse.ArgumentParser, batch_size: int = 32) -> None:
 
 
 def check_job_arguments(args: argparse.Namespace) -> None:
-    """Validate the job's numeric options before anything is loaded."""
-    for flag, value in (
-        ("--batch-size", args.batch_size),
-        ("--shard-size", args.shard_size),
-        ("--threads", args.threads),
-        ("--workers", args.workers),
-        ("--image-size", args.image_size),
-    ):
+    """Validate the job's options (those `args` has) before anything is loaded."""
+    for flag in ("--batch-size", "--shard-size", "--threads", "--workers", "--image-size"):
+        value = getattr(args, flag[2:].replace("-", "_"), None)
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
     if args.cpus_per_worker <= 0 or args.gpus_per_worker < 0:
@@ -98,7 +100,6 @@ def check_job_arguments(args: argparse.Namespace) -> None:
     if args.engine != "ray" and (args.ray_address or args.workers):
         raise ValueError("--ray-address and --workers need --engine ray")
     check_device(args.device)
-    parse_data(args.data)
 
 
 def parse_data(spec: str) -> tuple[str, str]:
@@ -174,7 +175,7 @@ def build_work(
     """The `Work` of the job the arguments describe (loads models and lists the data)."""
     kind, arg = parse_data(args.data)
     bundled = kind in DATASETS
-    if args.labels is not None and kind != "folder":
+    if getattr(args, "labels", None) is not None and kind != "folder":
         raise ValueError("--labels applies to folder: data only")
     bundle = None
 
@@ -186,13 +187,12 @@ def build_work(
             bundle = bundle_loader(kind, args.cache_dir, True)
         return bundle
 
-    model = load_model(args.model) if args.model else get_bundle("--model").classifier
+    model_spec, latent_file = getattr(args, "model", None), getattr(args, "latent_model", None)
+    model = load_model(model_spec) if model_spec else get_bundle("--model").classifier
     latent = None
     if _needs_latent(methods):
         latent = (
-            LatentModel.load(args.latent_model)
-            if args.latent_model
-            else get_bundle("--latent-model").latent_model
+            LatentModel.load(latent_file) if latent_file else get_bundle("--latent-model").latent_model
         )
     if bundled:
         source: Source = _bundled_source(kind, bundle)
@@ -221,7 +221,7 @@ def build_work(
         seed=args.seed,
         batch_size=args.batch_size,
         shard_size=args.shard_size,
-        target=args.target,
+        target=getattr(args, "target", "predicted"),
         expensive_n=expensive_n,
         device=args.device,
     )

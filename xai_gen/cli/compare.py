@@ -1,32 +1,37 @@
 """`xai-gen compare`: the main job — every explainer, every metric, on each data set.
 
-Trains (first run, cached under `runs/`) or loads each data set's bundle, runs
-`xai_gen.compare` on its held-out samples and writes `OUT/<dataset>/` (results.md,
-results.json, figure_grid.png, metrics.png, timing.png) plus an index `OUT/README.md` with
-every table and the run's wall time. `make demo` runs `xai-gen compare --data all --methods all
---out report`.
+Trains (first run, cached under `runs/`) or loads each data set's bundle, explains its
+held-out samples with every method as a data-set job (`OUT/jobs/<dataset>/`: shards with the
+per-sample metric values, and their index table; `--resume` continues a killed run, `--engine
+ray` runs it on Ray), computes the summary from the shards and writes `OUT/<dataset>/`
+(results.md, results.json, figure_grid.png, metrics.png, timing.png) plus an index
+`OUT/README.md` with every table and the run's wall time. A comparison over 10,000 images is
+the same command with a larger `--n`. `make demo` runs `xai-gen compare --data all --methods
+all --out report`.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 
-from xai_gen._core.devices import resolve_device
+from xai_gen.cli._job import add_engine_arguments, build_work, check_job_arguments, ray_options
 from xai_gen.cli._setup import (
     DATASETS,
+    METRIC_OPTIONS,
     BundleLoader,
     add_shared_arguments,
     load_bundle,
-    loader_options,
     parse_datasets,
     parse_methods,
-    setup_for,
 )
-from xai_gen.compare import ComparisonResult, compare, make_explainers
+from xai_gen.compare import ComparisonResult
 from xai_gen.compare.report import index_markdown
 from xai_gen.compare.runner import metric_names
+from xai_gen.jobs import run_job
+from xai_gen.jobs.comparison import comparison_from_job
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -53,20 +58,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "(max sensitivity, randomisation; default 5)",
     )
     p.add_argument("--batch-size", type=int, default=50, help=argparse.SUPPRESS)
+    add_engine_arguments(p)
     add_shared_arguments(p)
     return p
 
 
 def _check(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
     """Validate every argument before anything is trained; returns (data sets, methods, metrics)."""
-    for flag, value, low in (
-        ("--n", args.n, 1),
-        ("--expensive-n", args.expensive_n, 0),
-        ("--batch-size", args.batch_size, 1),
-    ):
+    for flag, value, low in (("--n", args.n, 1), ("--expensive-n", args.expensive_n, 0)):
         if value < low:
             raise ValueError(f"{flag} must be >= {low}, got {value}")
-    resolve_device(args.device, "--device")
+    check_job_arguments(args)
     return parse_datasets(args.data), parse_methods(args.methods), metric_names(args.metrics)
 
 
@@ -74,25 +76,31 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
     """Run `xai-gen compare`; `bundle_loader` lets tests hand in small trained models."""
     started = time.perf_counter()
     datasets, methods, metrics = _check(args)
-    device = resolve_device(args.device, "--device")
     out = Path(args.out)
     results: dict[str, ComparisonResult] = {}
     for dataset in datasets:
-        setup = setup_for(dataset, bundle_loader(dataset, args.cache_dir, True, **loader_options(args)), methods).to(device)
-        explainers = make_explainers(methods, setup.resources, setup.params)
-        results[dataset] = result = compare(
-            explainers,
-            setup.model,
-            setup.data,
-            metrics=metrics,
-            n=args.n,
-            seed=args.seed,
-            available=setup.available,
-            batch_size=args.batch_size,
+        work = build_work(
+            argparse.Namespace(**{**vars(args), "data": dataset}),
+            methods,
+            metrics,
+            bundle_loader,
+            metric_options=METRIC_OPTIONS,
             expensive_n=args.expensive_n,
-            name=dataset,
-            metric_options={m: o for m, o in DATASETS[dataset].metric_options.items() if m in metrics},
         )
+        work.measure_memory = True
+        job = out / "jobs" / dataset
+        if not args.resume and (job / "job.json").is_file():
+            shutil.rmtree(job)  # this command's own job folder: a new run starts afresh
+        summary = run_job(
+            work,
+            job,
+            resume=args.resume,
+            engine=args.engine,
+            threads=args.threads,
+            ray=ray_options(args),
+            data=dataset,
+        )
+        results[dataset] = result = comparison_from_job(work, summary, name=dataset)
         written = result.save(out / dataset)
         print(f"{dataset}: wrote {', '.join(str(p) for p in written)}")
         for key, err in result.errors.items():

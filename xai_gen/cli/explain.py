@@ -13,14 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from xai_gen.cli._job import add_job_arguments, build_work, check_job_arguments, ray_options
 from xai_gen.cli._setup import BundleLoader, add_shared_arguments, load_bundle, parse_methods
 from xai_gen.compare.report import markdown_table
 from xai_gen.compare.runner import metric_names
-from xai_gen.explainer import Explanation
-from xai_gen.jobs import load_shard, run_job, shard_path
+from xai_gen.jobs import first_explanations, run_job
 from xai_gen.viz import plot_grid
 
 #: Images drawn in `grid.png`.
@@ -65,24 +62,6 @@ def timing_table(seconds: dict[str, float], n: int) -> str:
     """
     rows = [[m, f"{s:.3g}", f"{s / max(n, 1):.3g}"] for m, s in seconds.items()]
     return markdown_table(["method", "seconds", "seconds / image"], rows) + "\n"
-
-
-def first_explanations(
-    out: Path, num_shards: int, rows: int
-) -> tuple[torch.Tensor, dict[str, Explanation]]:
-    """The first `rows` explained images of a finished job and their explanations per method."""
-    parts: dict[str, list[Explanation]] = {}
-    have = 0
-    for shard in range(num_shards):
-        if have >= rows:
-            break
-        loaded = load_shard(shard_path(out, shard))
-        for method, exp in loaded.items():
-            parts.setdefault(method, []).append(exp)
-        have += len(next(iter(loaded.values()))) if loaded else 0
-    explanations = {m: Explanation.cat(p)[:rows] for m, p in parts.items()}
-    images = next(iter(explanations.values())).inputs if explanations else torch.empty(0)
-    return images, explanations
 
 
 def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> int:

@@ -5,15 +5,13 @@
 (`read_index`); `load_shard` reads a shard back as `Explanation`s.
 """
 
-from xai_gen.jobs.job import ENGINES, JobSummary, RayOptions, job_fingerprint, run_job
-from xai_gen.jobs.shards import INDEX_NAME, load_shard, read_index, read_shard, shard_path
+from xai_gen.jobs.job import JobSummary, RayOptions, run_job
+from xai_gen.jobs.models import load_model
+from xai_gen.jobs.shards import first_explanations, load_shard, read_index, read_shard, shard_path
 from xai_gen.jobs.sources import FolderSource, Item, Source, TensorSource, medmnist_source
-from xai_gen.jobs.work import TARGETS, Work
+from xai_gen.jobs.work import Work
 
 __all__ = [
-    "ENGINES",
-    "INDEX_NAME",
-    "TARGETS",
     "FolderSource",
     "Item",
     "JobSummary",
@@ -21,7 +19,8 @@ __all__ = [
     "Source",
     "TensorSource",
     "Work",
-    "job_fingerprint",
+    "first_explanations",
+    "load_model",
     "load_shard",
     "medmnist_source",
     "read_index",

@@ -60,6 +60,8 @@ class JobSummary:
         reused: shards kept from an earlier run (verified).
         redone: shards found broken on resume and explained again.
         seconds: per method, the seconds `attribute` took, summed over the shards.
+        peak_memory: per method, the largest peak memory of a batch in bytes (0 unless
+            `work.measure_memory`).
         wall: seconds this run took.
         errors: `"method/metric"` -> the first error message of a metric that failed.
     """
@@ -72,6 +74,7 @@ class JobSummary:
     reused: int
     redone: int
     seconds: dict[str, float] = field(default_factory=dict)
+    peak_memory: dict[str, float] = field(default_factory=dict)
     wall: float = 0.0
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -265,6 +268,7 @@ def run_job(
         reused=len(done),
         redone=redone,
         seconds=stats["seconds"],
+        peak_memory=stats["peak_memory"],
         wall=time.perf_counter() - started,
         errors=stats["errors"],
     )

@@ -83,7 +83,7 @@ def run_on_ray(work: Work, todo: list[int], out: Path, bar: tqdm, options: RayOp
             fn_constructor_kwargs={"work": work, "threads": int(options.cpus_per_worker)},
             batch_size=1,
             batch_format="numpy",
-            concurrency=workers,
+            compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=options.cpus_per_worker,
             num_gpus=options.gpus_per_worker,
         )

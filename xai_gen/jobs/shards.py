@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import safetensors
+import torch
 from safetensors.torch import load_file
 from torch import Tensor
 
@@ -31,7 +32,10 @@ from xai_gen.jobs.work import SHARD_KIND, tensor_digest
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["INDEX_NAME", "load_shard", "read_index", "read_shard", "shard_path", "verify_shard"]
+__all__ = [
+    "INDEX_NAME",
+    "first_explanations",
+    "load_shard", "read_index", "read_shard", "shard_path", "verify_shard"]
 
 #: File name of the index table in a job's folder.
 INDEX_NAME = "index.csv"
@@ -130,6 +134,7 @@ def load_shard(path: str | Path) -> dict[str, Explanation]:
             inputs=tensors["inputs"],
             targets=fields.get("targets"),
             method=method,
+            params=meta.get("params", {}).get(method, {}),
             counterfactuals=fields.get("counterfactuals"),
             frames=fields.get("frames"),
             probabilities=fields.get("probabilities"),
@@ -140,6 +145,29 @@ def load_shard(path: str | Path) -> dict[str, Explanation]:
             extras=extras,
         )
     return out
+
+
+def first_explanations(
+    out: str | Path, num_shards: int, rows: int
+) -> tuple[Tensor, dict[str, Explanation]]:
+    """The first `rows` explained images of a finished job and each method's explanations.
+
+    Returns:
+        `(images (R, C, H, W), method -> Explanation of those R images)`; R <= `rows`
+        (fewer when the job explained fewer), an empty dict when it explained none.
+    """
+    parts: dict[str, list[Explanation]] = {}
+    have = 0
+    for shard in range(num_shards):
+        if have >= rows:
+            break
+        loaded = load_shard(shard_path(out, shard))
+        for method, exp in loaded.items():
+            parts.setdefault(method, []).append(exp)
+        have += len(next(iter(loaded.values()))) if loaded else 0
+    explanations = {m: Explanation.cat(p)[:rows] for m, p in parts.items()}
+    images = next(iter(explanations.values())).inputs if explanations else torch.empty(0)
+    return images, explanations
 
 
 def index_columns(methods: list[str], metrics: list[str]) -> list[str]:
@@ -156,11 +184,17 @@ def write_index(
     """Write `OUT/index.csv` from the shards, one shard at a time (memory does not grow).
 
     Returns:
-        `{"path", "explained", "skipped", "seconds" (per method), "errors" (first message of
-        each failed method/metric)}` gathered on the way.
+        `{"path", "explained", "skipped", "seconds" (per method, summed), "peak_memory" (per
+        method, the largest), "errors" (first message of each failed method/metric)}`.
     """
     out = Path(out)
-    stats: dict[str, Any] = {"explained": 0, "skipped": 0, "seconds": {}, "errors": {}}
+    stats: dict[str, Any] = {
+        "explained": 0,
+        "skipped": 0,
+        "seconds": {},
+        "peak_memory": {},
+        "errors": {},
+    }
     path = out / INDEX_NAME
     tmp = path.with_name(path.name + _TMP)
     columns = index_columns(methods, metrics)
@@ -174,6 +208,8 @@ def write_index(
             stats["skipped"] += len(meta["rows"]) - len(row_of)
             for method, seconds in meta["seconds"].items():
                 stats["seconds"][method] = stats["seconds"].get(method, 0.0) + seconds
+            for method, peak in meta["peak_memory"].items():
+                stats["peak_memory"][method] = max(stats["peak_memory"].get(method, 0.0), peak)
             for key, message in meta["errors"].items():
                 stats["errors"].setdefault(key, message)
             for position, item_id, label, reason in meta["rows"]:

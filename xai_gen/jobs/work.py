@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 
 from xai_gen._io import META_KEY
+from xai_gen._memory import PeakMemory
 from xai_gen._version import __version__
 from xai_gen.compare import make_explainers
 from xai_gen.explainer import Explainer, Explanation
@@ -71,6 +73,7 @@ class _Part:
     positions: list[int]
     explanation: Explanation
     metrics: dict[str, Tensor]
+    peak_memory: float = 0.0
 
 
 @dataclass
@@ -94,6 +97,8 @@ class Work:
         expensive_n: metrics that re-run the explainer (max sensitivity, randomisation) are
             evaluated on the job's first `expensive_n` items only.
         device: where the model runs.
+        measure_memory: record each method's peak memory per batch (`PeakMemory`) in the
+            shard's metadata (a sampling thread per call; off by default).
         job_id: the job's fingerprint, written into every shard.
     """
 
@@ -111,6 +116,7 @@ class Work:
     target: str = "predicted"
     expensive_n: int = 5
     device: str = "cpu"
+    measure_memory: bool = False
     job_id: str = ""
     _explainers: list[Explainer] | None = field(default=None, init=False, repr=False)
 
@@ -186,14 +192,16 @@ class Work:
                 good.append((position, item))
         parts: dict[str, list[_Part]] = {}
         seconds: dict[str, float] = {}
+        peak: dict[str, float] = {}
         errors: dict[str, str] = {}
         failed: dict[int, str] = {}
         for name, explainer in zip(self.methods, explainers):
-            parts[name], seconds[name] = [], 0.0
+            parts[name], seconds[name], peak[name] = [], 0.0, 0.0
             for start in range(0, len(good), self.batch_size):
                 batch = good[start : start + self.batch_size]
                 for part in self._explain_batch(name, explainer, batch, device, failed, errors):
                     seconds[name] += part.explanation.seconds
+                    peak[name] = max(peak[name], part.peak_memory)
                     parts[name].append(part)
         kept = [p for p, _ in good if p not in failed]
         for row in rows:
@@ -206,6 +214,8 @@ class Work:
             "rows": rows,
             "digest": tensor_digest(tensors, rows),
             "seconds": seconds,
+            "peak_memory": peak,
+            "params": {m: p[0].explanation.params for m, p in parts.items() if p},
             "errors": errors,
         }
         header = {"kind": SHARD_KIND, "version": __version__, **meta}
@@ -230,7 +240,8 @@ class Work:
         )
         torch.manual_seed(batch_seed(self.seed, name, positions[0]))
         try:
-            exp = explainer.attribute(self.model, x, target)
+            with PeakMemory(device) if self.measure_memory else nullcontext() as mem:
+                exp = explainer.attribute(self.model, x, target)
         except Exception as err:  # noqa: BLE001 - retried item by item below
             if len(batch) == 1:
                 failed.setdefault(positions[0], f"{name} failed: {type(err).__name__}: {err}")
@@ -244,7 +255,8 @@ class Work:
             k: torch.stack([item.truth[k] for _, item in batch]).to(device)
             for k in batch[0][1].truth
         }
-        return [_Part(positions, exp, self._metrics(name, explainer, exp, positions, truth, errors))]
+        metrics = self._metrics(name, explainer, exp, positions, truth, errors)
+        return [_Part(positions, exp, metrics, float(mem.peak) if mem is not None else 0.0)]
 
     def _metrics(
         self,
