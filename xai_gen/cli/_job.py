@@ -24,7 +24,7 @@ from xai_gen.cli._setup import (
 )
 from xai_gen.compare.runner import sample_index
 from xai_gen.explainer import explainer_class
-from xai_gen.jobs import FolderSource, RayOptions, TensorSource, Work
+from xai_gen.jobs import FolderSource, JobSummary, RayOptions, TensorSource, Work, run_job
 from xai_gen.jobs.job import ENGINES
 from xai_gen.jobs.models import load_model
 from xai_gen.jobs.sources import Source, medmnist_source
@@ -227,11 +227,14 @@ def build_work(
     )
 
 
-def ray_options(args: argparse.Namespace) -> RayOptions:
-    """The Ray engine's options from the arguments."""
-    return RayOptions(
+def run_with(args: argparse.Namespace, work: Work, out: Path, data: str) -> JobSummary:
+    """`run_job` with the engine options of the arguments (resume, engine, threads, Ray)."""
+    ray = RayOptions(
         address=args.ray_address,
         workers=args.workers,
         cpus_per_worker=args.cpus_per_worker,
         gpus_per_worker=args.gpus_per_worker,
+    )
+    return run_job(
+        work, out, resume=args.resume, engine=args.engine, threads=args.threads, ray=ray, data=data
     )

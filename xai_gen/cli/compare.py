@@ -17,7 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
-from xai_gen.cli._job import add_engine_arguments, build_work, check_job_arguments, ray_options
+from xai_gen.cli._job import add_engine_arguments, build_work, check_job_arguments, run_with
 from xai_gen.cli._setup import (
     DATASETS,
     METRIC_OPTIONS,
@@ -30,7 +30,6 @@ from xai_gen.cli._setup import (
 from xai_gen.compare import ComparisonResult
 from xai_gen.compare.report import index_markdown
 from xai_gen.compare.runner import metric_names
-from xai_gen.jobs import run_job
 from xai_gen.jobs.comparison import comparison_from_job
 
 
@@ -91,15 +90,7 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
         job = out / "jobs" / dataset
         if not args.resume and (job / "job.json").is_file():
             shutil.rmtree(job)  # this command's own job folder: a new run starts afresh
-        summary = run_job(
-            work,
-            job,
-            resume=args.resume,
-            engine=args.engine,
-            threads=args.threads,
-            ray=ray_options(args),
-            data=dataset,
-        )
+        summary = run_with(args, work, job, dataset)
         results[dataset] = result = comparison_from_job(work, summary, name=dataset)
         written = result.save(out / dataset)
         print(f"{dataset}: wrote {', '.join(str(p) for p in written)}")

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from xai_gen.cli._job import add_job_arguments, build_work, check_job_arguments, ray_options
+from xai_gen.cli._job import add_job_arguments, build_work, check_job_arguments, run_with
 from xai_gen.cli._setup import BundleLoader, add_shared_arguments, load_bundle, parse_methods
 from xai_gen.compare.report import markdown_table
 from xai_gen.compare.runner import metric_names
-from xai_gen.jobs import first_explanations, run_job
+from xai_gen.jobs import first_explanations
 from xai_gen.viz import plot_grid
 
 #: Images drawn in `grid.png`.
@@ -69,15 +69,7 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
     methods, metrics = _check(args)
     work = build_work(args, methods, metrics, bundle_loader)
     out = Path(args.out)
-    summary = run_job(
-        work,
-        out,
-        resume=args.resume,
-        engine=args.engine,
-        threads=args.threads,
-        ray=ray_options(args),
-        data=args.data,
-    )
+    summary = run_with(args, work, out, args.data)
     images, explanations = first_explanations(out, summary.shards, GRID_ROWS)
     if explanations:
         fig = plot_grid(

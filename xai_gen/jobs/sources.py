@@ -12,7 +12,6 @@ instead of raising: the job records it as skipped and goes on.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,14 +19,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from xai_gen.data.folder import (
-    _IMAGE_HEADERS,
-    IMAGE_SUFFIXES,
-    _decode,
-    _parse_targets,
-    _pick_column,
-    letterbox,
-)
+from xai_gen.data.folder import IMAGE_SUFFIXES, _decode, letterbox, read_labels_csv
 from xai_gen.data.medmnist import load_medmnist_npz
 
 __all__ = ["FolderSource", "Item", "Source", "TensorSource", "medmnist_source"]
@@ -172,33 +164,16 @@ class FolderSource:
         if self.labels_csv is None:
             self._names, self._labels, self._listed = files, [None] * len(files), len(files)
         else:
-            names, labels = self._read_csv(Path(self.labels_csv))
+            rows, targets, _ = read_labels_csv(
+                self.labels_csv, self.target_column, self.image_column
+            )
+            names, labels = [Path(r).as_posix() for r in rows], targets.tolist()
             listed = set(names)
             unlisted = [f for f in files if f not in listed]
             self._names, self._labels = names + unlisted, labels + [None] * len(unlisted)
             self._listed = len(names)
         if not self._names:
             raise ValueError(f"no {'/'.join(IMAGE_SUFFIXES)} images found under {self.root}")
-
-    def _read_csv(self, path: Path) -> tuple[list[str], list[Any]]:
-        if not path.is_file():
-            raise FileNotFoundError(f"labels CSV not found: {path}")
-        with path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            header = list(reader.fieldnames or [])
-            rows = list(reader)
-        if not rows:
-            raise ValueError(f"{path} has no rows below its header")
-        image_key = _pick_column(
-            header, self.image_column, [*_IMAGE_HEADERS, header[0]], "image_column", path
-        )
-        others = [h for h in header if h != image_key]
-        target_key = _pick_column(
-            header, self.target_column, others if len(others) == 1 else [], "target_column", path
-        )
-        targets, _ = _parse_targets([r[target_key] or "" for r in rows], target_key, path)
-        names = [Path((r[image_key] or "").strip()).as_posix() for r in rows]
-        return names, targets.tolist()
 
     def __len__(self) -> int:
         return len(self._names)
