@@ -13,6 +13,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from xai_gen.cli._setup import (
@@ -99,7 +100,14 @@ def check_job_arguments(args: argparse.Namespace) -> None:
         raise ValueError("--cpus-per-worker must be > 0 and --gpus-per-worker >= 0")
     if args.engine != "ray" and (args.ray_address or args.workers):
         raise ValueError("--ray-address and --workers need --engine ray")
-    check_device(args.device)
+    if args.engine == "ray":
+        # The Ray actors need the device, not this driver (a head node may have no GPU).
+        try:
+            torch.device(args.device)
+        except RuntimeError as err:
+            raise ValueError(f"--device: {err}") from err
+    else:
+        check_device(args.device)
 
 
 def parse_data(spec: str) -> tuple[str, str]:
