@@ -1,8 +1,8 @@
 """Data-set jobs: throughput of the engines, Ray's overhead, and the driver's peak memory.
 
-    python -m benchmarks.jobs_bench throughput   # images/s: 1 process, Ray 1 and 2 workers
-    python -m benchmarks.jobs_bench overhead     # wall time of a small job, local vs. Ray
-    python -m benchmarks.jobs_bench memory       # driver peak RSS at 1,000 and 10,000 images
+    python -m benchmarks.jobs_bench throughput --markdown docs/generated/jobs_throughput.md
+    python -m benchmarks.jobs_bench overhead --markdown docs/generated/jobs_overhead.md
+    python -m benchmarks.jobs_bench memory --markdown docs/generated/jobs_memory.md
 
 Throughput explains MNIST test digits with the settings of `xai-gen explain` (Saliency,
 Integrated Gradients, GVR with at most 100 steps on the MNIST bundle's classifier and
@@ -34,6 +34,7 @@ from PIL import Image
 from xai_gen.cli import build_parser
 from xai_gen.cli._job import build_work
 from xai_gen.cli._setup import load_bundle
+from xai_gen.compare.report import markdown_table
 from xai_gen.jobs import RayOptions, run_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,15 +138,46 @@ def memory(sizes: tuple[int, ...] = (1000, 10000)) -> list[dict[str, Any]]:
     return rows
 
 
+def throughput_markdown(rows: list[dict[str, Any]]) -> str:
+    """Rows = methods, columns = engines, cells = images/s (seconds for the images)."""
+    engines = list(dict.fromkeys(r["engine"] for r in rows))
+    table = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        cells = {r["engine"]: r for r in rows if r["method"] == method}
+        first = next(iter(cells.values()))
+        table.append(
+            [f"{method} ({first['images']} images)"]
+            + [f"{cells[e]['images_per_s']:.3g} img/s ({cells[e]['seconds']:.0f} s)" for e in engines]
+        )
+    return markdown_table(["method", *engines], table) + "\n"
+
+
+def memory_markdown(rows: list[dict[str, Any]]) -> str:
+    """One row per data-set size: the driver's peak RSS and the job's wall time."""
+    table = [[f"{r['images']:,}", f"{r['peak_rss_mib']:.0f} MiB", f"{r['seconds']:.0f} s"] for r in rows]
+    return markdown_table(["images", "driver peak RSS", "wall time"], table) + "\n"
+
+
+def overhead_markdown(rows: list[dict[str, Any]]) -> str:
+    """Wall time of the small job per engine."""
+    table = [[r["engine"], f"{r['images']}", f"{r['seconds']:.1f} s"] for r in rows]
+    return markdown_table(["engine", "images", "wall time"], table) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("what", choices=("throughput", "overhead", "memory"))
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = parser.parse_args()
     np.random.seed(0)
     rows = {"throughput": throughput, "overhead": overhead, "memory": memory}[args.what]()
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
+    if args.markdown:
+        tables = {"throughput": throughput_markdown, "overhead": overhead_markdown,
+                  "memory": memory_markdown}
+        args.markdown.write_text(tables[args.what](rows))
 
 
 if __name__ == "__main__":

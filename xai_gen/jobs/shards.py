@@ -143,6 +143,7 @@ def load_shard(path: str | Path) -> dict[str, Explanation]:
             contrasts=fields.get("contrasts"),
             seconds=seconds,
             extras=extras,
+            parts=frozenset(meta.get("parts", {}).get(method, ())),
         )
     return out
 

@@ -216,6 +216,7 @@ class Work:
             "seconds": seconds,
             "peak_memory": peak,
             "params": {m: p[0].explanation.params for m, p in parts.items() if p},
+            "parts": {m: sorted(p[0].explanation.parts) for m, p in parts.items() if p},
             "errors": errors,
         }
         header = {"kind": SHARD_KIND, "version": __version__, **meta}
