@@ -16,13 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from xai_gen.cli._setup import (
-    DATASET_PARAMS,
-    DATASETS,
-    METHOD_PARAMS,
-    BundleLoader,
-    check_device,
-)
+from xai_gen._core.devices import resolve_device
+from xai_gen.cli._setup import DATASETS, BundleLoader, loader_options
 from xai_gen.compare.runner import sample_index
 from xai_gen.explainer import explainer_class
 from xai_gen.jobs import FolderSource, JobSummary, RayOptions, TensorSource, Work, run_job
@@ -34,8 +29,9 @@ from xai_gen.latent import LatentModel
 
 #: `--data` forms besides the bundled data sets, as `kind:argument`.
 DATA_KINDS = ("medmnist", "folder")
-#: Method settings for data without a bundle: the traversal walks GVR's path (no conditional model).
-OTHER_DATA_PARAMS: dict[str, dict[str, Any]] = DATASET_PARAMS["mnist"]
+#: Method settings for data without a bundle: MNIST's (the traversal walks GVR's path, as
+#: there is no conditional model).
+OTHER_DATA = "mnist"
 
 
 def add_job_arguments(p: argparse.ArgumentParser, batch_size: int = 32) -> None:
@@ -107,7 +103,7 @@ def check_job_arguments(args: argparse.Namespace) -> None:
         except RuntimeError as err:
             raise ValueError(f"--device: {err}") from err
     else:
-        check_device(args.device)
+        resolve_device(args.device, "--device")
 
 
 def parse_data(spec: str) -> tuple[str, str]:
@@ -192,7 +188,7 @@ def build_work(
         if not bundled:
             raise ValueError(f"{what} is required for {kind}: data (no bundled model)")
         if bundle is None:
-            bundle = bundle_loader(kind, args.cache_dir, True)
+            bundle = bundle_loader(kind, args.cache_dir, True, **loader_options(args))
         return bundle
 
     model_spec, latent_file = getattr(args, "model", None), getattr(args, "latent_model", None)
@@ -209,9 +205,7 @@ def build_work(
         source = medmnist_source(path, split or "test")
     else:
         source = _folder_source(args, arg, model)
-    params = {m: dict(p) for m, p in METHOD_PARAMS.items()}
-    for method, extra in DATASET_PARAMS.get(kind, OTHER_DATA_PARAMS).items():
-        params[method] = {**params.get(method, {}), **extra}
+    params = {m: dict(p) for m, p in DATASETS[kind if bundled else OTHER_DATA].explainers.items()}
     if params["latent_traversal"]["path"] == "conditional":
         params["latent_traversal"]["latent_model"] = get_bundle("--latent-model").conditional_model
     selection = None
@@ -231,7 +225,9 @@ def build_work(
         shard_size=args.shard_size,
         target=getattr(args, "target", "predicted"),
         expensive_n=expensive_n,
-        device=args.device,
+        device=str(
+            torch.device(args.device) if args.engine == "ray" else resolve_device(args.device, "--device")
+        ),
     )
 
 

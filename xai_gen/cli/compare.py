@@ -20,7 +20,6 @@ from pathlib import Path
 from xai_gen.cli._job import add_engine_arguments, build_work, check_job_arguments, run_with
 from xai_gen.cli._setup import (
     DATASETS,
-    METRIC_OPTIONS,
     BundleLoader,
     add_shared_arguments,
     load_bundle,
@@ -83,7 +82,7 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
             methods,
             metrics,
             bundle_loader,
-            metric_options=METRIC_OPTIONS,
+            metric_options=DATASETS[dataset].metric_options,
             expensive_n=args.expensive_n,
         )
         work.measure_memory = True
