@@ -39,6 +39,7 @@ PUBLIC_MODULES = (
     "xai_gen.compare",
     "xai_gen.viz",
     "xai_gen.interop",
+    "xai_gen.jobs",
 )
 
 #: The nav entry (in mkdocs.yml) whose children the hook fills in.

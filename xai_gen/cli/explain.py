@@ -1,7 +1,11 @@
-"""`xai-gen explain`: explain a few held-out images with every requested method, as one figure.
+"""`xai-gen explain`: explain a whole data set with every requested method, in resumable shards.
 
-Writes `DIR/grid.png` (rows = images; columns = the input, then one overlay per method, plus
-GVR's counterfactual and the traversal's frames) and `DIR/timing.md` (seconds per method).
+Streams the images in batches and writes `OUT/shards/*.safetensors` (inputs, attributions,
+counterfactuals and frames where the method has them, targets, per-sample metrics),
+`OUT/index.csv` (one row per image: shard, row, status, skip reason, target and metric
+values per method), `OUT/grid.png` (the first images: input, then one overlay per method,
+plus GVR's counterfactual and the traversal's frames) and `OUT/timing.md` (seconds per
+method). A killed job continues with `--resume`; `--engine ray` runs it on Ray.
 """
 
 from __future__ import annotations
@@ -9,46 +13,42 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-from tqdm.auto import tqdm
-
-from xai_gen._core.devices import resolve_device
-from xai_gen.cli._setup import (
-    DATASETS,
-    BundleLoader,
-    add_shared_arguments,
-    load_bundle,
-    loader_options,
-    parse_methods,
-    setup_for,
-)
-from xai_gen.compare import make_explainers
+from xai_gen.cli._job import add_job_arguments, build_work, check_job_arguments, run_with
+from xai_gen.cli._setup import BundleLoader, add_shared_arguments, load_bundle, parse_methods
 from xai_gen.compare.report import markdown_table
-from xai_gen.compare.runner import sample_index
+from xai_gen.compare.runner import metric_names
+from xai_gen.jobs import first_explanations
 from xai_gen.viz import plot_grid
+
+#: Images drawn in `grid.png`.
+GRID_ROWS = 8
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "explain",
-        help="explain N held-out images with every method; writes grid.png and timing.md",
+        help="explain a data set with every method; writes shards, index.csv, grid.png, timing.md",
         description=__doc__,
     )
-    p.add_argument(
-        "--data", default="mnist", choices=list(DATASETS), help="data set (default mnist)"
-    )
-    p.add_argument("--n", type=int, default=8, help="images to explain (default 8)")
+    p.add_argument("--n", type=int, help="images to explain, drawn with --seed (default: all)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--metrics",
+        default="none",
+        help="per-sample metrics: 'none' (default), 'all' or a comma-separated list",
+    )
+    add_job_arguments(p)
     add_shared_arguments(p)
     return p
 
 
-def _check(args: argparse.Namespace) -> list[str]:
-    """Validate the arguments before anything is trained; returns the method names."""
-    if args.n < 1:
+def _check(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Validate the arguments before anything is loaded; returns (methods, metrics)."""
+    if args.n is not None and args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
-    resolve_device(args.device, "--device")
-    return parse_methods(args.methods)
+    check_job_arguments(args)
+    metrics = [] if args.metrics.strip() == "none" else metric_names(args.metrics)
+    return parse_methods(args.methods), metrics
 
 
 def timing_table(seconds: dict[str, float], n: int) -> str:
@@ -60,35 +60,31 @@ def timing_table(seconds: dict[str, float], n: int) -> str:
         |---|---|---|
         | saliency | 0.02 | 0.005 |
     """
-    rows = [[m, f"{s:.3g}", f"{s / n:.3g}"] for m, s in seconds.items()]
+    rows = [[m, f"{s:.3g}", f"{s / max(n, 1):.3g}"] for m, s in seconds.items()]
     return markdown_table(["method", "seconds", "seconds / image"], rows) + "\n"
 
 
 def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> int:
     """Run `xai-gen explain`; `bundle_loader` lets tests hand in small trained models."""
-    methods = _check(args)
-    device = resolve_device(args.device, "--device")
-    bundle = bundle_loader(args.data, args.cache_dir, True, **loader_options(args))
-    setup = setup_for(args.data, bundle, methods).to(device)
-    images = setup.data.images[sample_index(len(setup.data.images), args.n, args.seed)].to(device)
-    explainers = make_explainers(methods, setup.resources, setup.params)
-    explanations, seconds = {}, {}
-    for name, explainer in tqdm(list(zip(methods, explainers)), desc="explain"):
-        torch.manual_seed(args.seed)
-        exp = explainer.attribute(setup.model, images)
-        explanations[name], seconds[name] = exp.cpu(), exp.seconds
+    methods, metrics = _check(args)
+    work = build_work(args, methods, metrics, bundle_loader)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    fig = plot_grid(
-        images.cpu(),
-        explanations,
-        max_rows=len(images),
-        title=f"{args.data}: {len(images)} held-out images",
-    )
-    fig.savefig(out / "grid.png", dpi=110)
+    summary = run_with(args, work, out, args.data)
+    images, explanations = first_explanations(out, summary.shards, GRID_ROWS)
+    if explanations:
+        fig = plot_grid(
+            images, explanations, max_rows=GRID_ROWS, title=f"{args.data}: first {len(images)} images"
+        )
+        fig.savefig(out / "grid.png", dpi=110)
     (out / "timing.md").write_text(
-        f"# Timing: {len(images)} {args.data} images on {device}\n\n"
-        + timing_table(seconds, len(images))
+        f"# Timing: {summary.explained} {args.data} images on {args.device}\n\n"
+        + timing_table(summary.seconds, summary.explained)
     )
-    print(f"wrote {out / 'grid.png'} and {out / 'timing.md'}")
+    print(
+        f"{summary.explained} of {summary.items} images explained, {summary.skipped} skipped "
+        f"(reasons in {out / 'index.csv'}); {summary.reused} of {summary.shards} shards kept "
+        f"from an earlier run; wrote {out / 'grid.png'} and {out / 'timing.md'}"
+    )
+    for key, err in summary.errors.items():
+        print(f"{key} failed on some images: {err}")
     return 0

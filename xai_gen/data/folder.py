@@ -147,6 +147,42 @@ def _pick_column(
     )
 
 
+def read_labels_csv(
+    csv_path: str | Path, target_column: str | None = None, image_column: str | None = None
+) -> tuple[list[str], Tensor, list[str] | None]:
+    """The rows of a labels CSV: image names, targets and class names.
+
+    Columns are picked as `ImageFolderDataset` documents: `image_column` else the first of
+    `image`, `file`, `filename`, `path`, `image_path` (else the first column);
+    `target_column` else the only other column. Targets parse as in `ImageFolderDataset`.
+
+    Returns:
+        `(names as written, stripped; targets (N,); sorted class names or None)`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: no rows, unknown or ambiguous columns, empty target cells.
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"labels_csv not found: {csv_path}")
+    with csv_path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        header = list(reader.fieldnames or [])
+        rows = list(reader)
+    if not rows:
+        raise ValueError(f"{csv_path} has no rows below its header")
+    image_key = _pick_column(
+        header, image_column, [*_IMAGE_HEADERS, header[0]], "image_column", csv_path
+    )
+    others = [h for h in header if h != image_key]
+    target_key = _pick_column(
+        header, target_column, others if len(others) == 1 else [], "target_column", csv_path
+    )
+    targets, classes = _parse_targets([row[target_key] or "" for row in rows], target_key, csv_path)
+    return [(row[image_key] or "").strip() for row in rows], targets, classes
+
+
 class ImageFolderDataset(Dataset):
     """PNG/JPEG images under `root`, letterboxed to `size` x `size`, with labels or targets.
 
@@ -257,33 +293,16 @@ class ImageFolderDataset(Dataset):
     def _from_csv(
         self, csv_path: Path, target_column: str | None, image_column: str | None
     ) -> tuple[list[Path], Tensor]:
-        if not csv_path.is_file():
-            raise FileNotFoundError(f"labels_csv not found: {csv_path}")
-        with csv_path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            header = list(reader.fieldnames or [])
-            rows = list(reader)
-        if not rows:
-            raise ValueError(f"{csv_path} has no rows below its header")
-        image_key = _pick_column(
-            header, image_column, [*_IMAGE_HEADERS, header[0]], "image_column", csv_path
-        )
-        others = [h for h in header if h != image_key]
-        target_key = _pick_column(
-            header, target_column, others if len(others) == 1 else [], "target_column", csv_path
-        )
+        names, targets, self.classes = read_labels_csv(csv_path, target_column, image_column)
         paths = []
-        for row_number, row in enumerate(rows, start=2):
-            path = self.root / (row[image_key] or "").strip()
+        for row_number, name in enumerate(names, start=2):
+            path = self.root / name
             if not path.is_file():
                 raise FileNotFoundError(
-                    f"{csv_path} row {row_number} names {row[image_key]!r}, "
+                    f"{csv_path} row {row_number} names {name!r}, "
                     f"which is not a file under {self.root}"
                 )
             paths.append(path)
-        targets, self.classes = _parse_targets(
-            [row[target_key] or "" for row in rows], target_key, csv_path
-        )
         return paths, targets
 
     def _common_channels(self) -> int:
