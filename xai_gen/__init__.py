@@ -1,4 +1,4 @@
-"""xai-gen: generative explainers (GVR, latent traversal) beside Captum and LIME, one call for all."""
+"""xai-gen: generative explainers (GVR, latent traversal, Latent Shift) beside Captum and LIME, one call for all."""
 
 from xai_gen import compare, metrics
 from xai_gen._version import __version__
@@ -14,6 +14,7 @@ from xai_gen.explainers.fast_lime import FastLime
 from xai_gen.explainers.gradcam import GradCAM
 from xai_gen.explainers.gvr import GVR
 from xai_gen.explainers.integrated_gradients import IntegratedGradients
+from xai_gen.explainers.latent_shift import LatentShift
 from xai_gen.explainers.latent_traversal import LatentTraversal
 from xai_gen.explainers.lime import Lime
 from xai_gen.explainers.occlusion import Occlusion
@@ -32,6 +33,7 @@ __all__ = [
     "IntegratedGradients",
     "LatentClassifier",
     "LatentModel",
+    "LatentShift",
     "LatentTraversal",
     "Lime",
     "Occlusion",

@@ -13,6 +13,7 @@ from xai_gen.explainers.fast_lime import FastLime
 from xai_gen.explainers.gradcam import GradCAM
 from xai_gen.explainers.gvr import GVR
 from xai_gen.explainers.integrated_gradients import IntegratedGradients
+from xai_gen.explainers.latent_shift import LatentShift
 from xai_gen.explainers.latent_traversal import LatentTraversal
 from xai_gen.explainers.lime import Lime
 from xai_gen.explainers.occlusion import Occlusion
@@ -22,4 +23,4 @@ for _module in pkgutil.iter_modules(__path__):
     if not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["FastLime", "GVR", "GradCAM", "IntegratedGradients", "LatentTraversal", "Lime", "Occlusion", "Saliency"]
+__all__ = ["FastLime", "GVR", "GradCAM", "IntegratedGradients", "LatentShift", "LatentTraversal", "Lime", "Occlusion", "Saliency"]
