@@ -24,7 +24,7 @@ from xai_gen.explainers.latent_shift import STOP_REASONS, _heat_map
 CLASSES = world(3 * torch.eye(3))
 # Class 0 at three confidences (P(0) = 0.79, 0.97, 0.9998).
 Z = torch.tensor([[1.0, 0.5, 0.0], [2.0, 0.5, 0.0], [3.0, 0.0, 0.5]])
-OFF = {"floor": None, "drop": None, "max_change": 1e9, "max_lambda": 1e6}
+OFF = {"step": 0.1, "floor": None, "drop": None, "max_change": 1e9, "max_lambda": 1e6}
 
 
 def reason(exp: xg.Explanation) -> list[str]:
@@ -87,7 +87,7 @@ def run(settings: dict, z: Tensor = Z, target: int | list[int] = 0, model: nn.Mo
 
 
 def check_against_manual(exp: xg.Explanation, settings: dict, z: Tensor, target: int, rule: str) -> None:
-    full = {"step": 0.1, "n_frames": 10, **settings}
+    full = {"n_frames": 10, **settings}
     for i in range(len(z)):
         p, u = class_prob(z[i], target)
         lam, why, k = manual_search(

@@ -291,7 +291,7 @@ class LatentShift(LatentExplainer):
     def __init__(
         self,
         latent_model: LatentModel,
-        step: float = 0.1,
+        step: float = 1.0,
         max_lambda: float = 100.0,
         floor: float | None = 0.05,
         drop: float | None = 0.8,
