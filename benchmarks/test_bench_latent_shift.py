@@ -9,7 +9,7 @@ each explained for its predicted class with `LatentShift`'s defaults, through
 
 `extra_info` records the success rate, mean search steps, the stop reasons and the CPU
 seconds of the process (on a shared machine the wall time is inflated by other load; the
-CPU time is what the work cost).
+CPU time is what the work cost). Torch runs on one thread (see the fixture).
 
     python -m pytest benchmarks/test_bench_latent_shift.py --benchmark-only
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def bundle() -> Bundle:
-    return mnist_bundle(ROOT / "runs" / "mnist", progress=False)
+def bundle() -> Iterator[Bundle]:
+    # One torch thread: with other load on the 2-core machine, two threads made the same call
+    # 8 times slower (246 s against 29 s wall for the image classifier, measured).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield mnist_bundle(ROOT / "runs" / "mnist", progress=False)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _summary(exp: Explanation) -> dict[str, Any]:

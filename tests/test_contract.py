@@ -24,7 +24,7 @@ from xai_gen.explainer import explainer_class
 from xai_gen.latent import ConditionalLatentModel, LatentModel, nets
 
 SHAPE = (3, 32, 32)
-BUILTINS = ["saliency", "integrated_gradients", "occlusion", "gradcam", "lime", "gvr", "latent_traversal"]
+BUILTINS = ["saliency", "integrated_gradients", "occlusion", "gradcam", "lime", "gvr", "latent_traversal", "latent_shift"]
 #: Every explainer registered when the tests are collected. Names with a leading underscore
 #: are test doubles of other test modules (some fail on purpose) and are left out.
 REGISTERED = [name for name in xg.list_explainers() if not name.startswith("_")]
