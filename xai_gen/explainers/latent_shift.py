@@ -185,6 +185,16 @@ def _heat_map(frames: Tensor, method: str) -> Tensor:
     raise ValueError(f"heat_map must be one of {HEAT_MAPS}, got {method!r}")
 
 
+def _monotonicity(probabilities: Tensor) -> Tensor:
+    """`traversal_monotonicity` per row; NaN for a row with a non-finite prediction on some frame
+    (the model may be NaN between the last finite lambda and 0), which it would refuse."""
+    out = torch.full(probabilities.shape[:1], float("nan"), dtype=probabilities.dtype, device=probabilities.device)
+    finite = torch.isfinite(probabilities).all(1)
+    if finite.any():
+        out[finite] = traversal_monotonicity(probabilities[finite])
+    return out
+
+
 def _check_settings(
     latent_model: Any,
     step: float,
@@ -430,7 +440,7 @@ class LatentShift(LatentExplainer):
                 "latents_start": z0,
                 "latents": z0 + found.lam[:, None] * u,
                 "gradient_norm": norm,
-                "monotonicity": traversal_monotonicity(probabilities),
+                "monotonicity": _monotonicity(probabilities),
                 "decoded_probabilities": decoded,
                 "decoded_success": success & fell,
             },
