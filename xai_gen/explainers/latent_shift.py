@@ -39,6 +39,7 @@ Departures from the reference code (ieee8023/latentshift), and why:
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +53,6 @@ from xai_gen.explainer import Explanation, register_explainer
 from xai_gen.explainers._latent import LatentExplainer
 from xai_gen.explainers.gvr import _CPU_CHUNK, _chunked, _latent_head
 from xai_gen.explainers.latent_traversal import _score_frames
-from xai_gen.latent.model import LatentModel
 from xai_gen.metrics.traversal import traversal_monotonicity
 
 __all__ = ["LatentShift"]
@@ -195,32 +195,6 @@ def _monotonicity(probabilities: Tensor) -> Tensor:
     return out
 
 
-def _check_settings(
-    latent_model: Any,
-    step: float,
-    max_lambda: float,
-    floor: float | None,
-    drop: float | None,
-    max_change: float,
-    n_frames: int,
-    heat_map: str,
-) -> None:
-    """Validate the hyper-parameters (constructor and per-call overrides alike)."""
-    if not isinstance(latent_model, LatentModel):
-        raise TypeError(f"latent_model must be a xai_gen.LatentModel, got {type(latent_model).__name__}")
-    for name, value in (("step", step), ("max_lambda", max_lambda), ("max_change", max_change)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    if floor is not None and (isinstance(floor, bool) or not isinstance(floor, int | float) or not abs(floor) < float("inf")):
-        raise ValueError(f"floor must be a finite number or None, got {floor!r}")
-    if drop is not None and (isinstance(drop, bool) or not isinstance(drop, int | float) or not 0 < drop < float("inf")):
-        raise ValueError(f"drop must be a finite number > 0 or None, got {drop!r}")
-    if isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 2:
-        raise ValueError(f"n_frames must be an int >= 2, got {n_frames!r}")
-    if heat_map not in HEAT_MAPS:
-        raise ValueError(f"heat_map must be one of {HEAT_MAPS}, got {heat_map!r}")
-
-
 def _explained_output(out: Tensor, target: Tensor | None) -> Tensor:
     """`(A, K)` logits -> softmax probability of `target (A,)`; `(A,)` / `(A, 1)` -> itself."""
     if out.dim() == 1 or out.shape[1] == 1:
@@ -295,48 +269,42 @@ class LatentShift(LatentExplainer):
         (True, torch.Size([3]))
     """
 
+    provides = frozenset({"counterfactual", "traversal"})
     #: The names of `extras["stop_reason"]`'s codes.
     stop_reasons = STOP_REASONS
 
-    def __init__(
-        self,
-        latent_model: LatentModel,
-        step: float = 1.0,
-        max_lambda: float = 100.0,
-        floor: float | None = 0.05,
-        drop: float | None = 0.8,
-        max_change: float = 0.05,
-        n_frames: int = 10,
-        heat_map: str = "int",
-    ) -> None:
-        _check_settings(latent_model, step, max_lambda, floor, drop, max_change, n_frames, heat_map)
-        super().__init__(
-            latent_model=latent_model,
-            step=step,
-            max_lambda=max_lambda,
-            floor=floor,
-            drop=drop,
-            max_change=max_change,
-            n_frames=n_frames,
-            heat_map=heat_map,
-        )
+    step: float = 1.0
+    max_lambda: float = 100.0
+    floor: float | None = 0.05
+    drop: float | None = 0.8
+    max_change: float = 0.05
+    n_frames: int = 10
+    heat_map: str = "int"
 
-    def _explain(
-        self,
-        model: Callable[[Tensor], Tensor],
-        x: Tensor,
-        target: Tensor | None,
-        latent_model: LatentModel,
-        step: float,
-        max_lambda: float,
-        floor: float | None,
-        drop: float | None,
-        max_change: float,
-        n_frames: int,
-        heat_map: str,
-    ) -> Explanation:
-        _check_settings(latent_model, step, max_lambda, floor, drop, max_change, n_frames, heat_map)
-        lm = latent_model
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("step", "max_lambda", "max_change"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        floor, drop = self.floor, self.drop
+        if floor is not None and (isinstance(floor, bool) or not isinstance(floor, int | float) or not math.isfinite(floor)):
+            raise ValueError(f"floor must be a finite number or None, got {floor!r}")
+        if drop is not None and (isinstance(drop, bool) or not isinstance(drop, int | float) or not 0 < drop < math.inf):
+            raise ValueError(f"drop must be a finite number > 0 or None, got {drop!r}")
+        if isinstance(self.n_frames, bool) or not isinstance(self.n_frames, int) or self.n_frames < 2:
+            raise ValueError(f"n_frames must be an int >= 2, got {self.n_frames!r}")
+        if self.heat_map not in HEAT_MAPS:
+            raise ValueError(f"heat_map must be one of {HEAT_MAPS}, got {self.heat_map!r}")
+
+    @classmethod
+    def example_settings(cls, regression: bool = False) -> dict[str, Any]:
+        """Three frames; for a regression output no floor (the default is a probability)."""
+        return {"n_frames": 3, "floor": None} if regression else {"n_frames": 3}
+
+    def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Explanation:
+        floor, drop, n_frames = self.floor, self.drop, self.n_frames
+        lm = self.latent_model
         x = lm.check_images(x)
         param = next(lm.parameters(), None)
         if param is not None and param.device != x.device:
@@ -378,8 +346,8 @@ class LatentShift(LatentExplainer):
                 norm = grad.norm(dim=1)
                 u = grad / norm.clamp_min(torch.finfo(grad.dtype).tiny)[:, None]
                 found = _search(
-                    evaluate, z0, u, x0, score0, float(step), float(max_lambda), floor, drop,
-                    float(max_change), high - low,
+                    evaluate, z0, u, x0, score0, float(self.step), float(self.max_lambda), floor, drop,
+                    float(self.max_change), high - low,
                 )
                 # Frames from the counterfactual (t = 0) to the reconstruction (t = T - 1); only
                 # the ones in between are new.
@@ -424,7 +392,7 @@ class LatentShift(LatentExplainer):
             )
         frames = frames.to(x.dtype)
         return Explanation(
-            attributions=_heat_map(frames, heat_map),
+            attributions=_heat_map(frames, self.heat_map),
             inputs=x,
             targets=target,
             method=self.name,
