@@ -90,8 +90,8 @@ def test_compare_writes_a_report_per_data_set_and_an_index(tmp_path):
     assert "| occlusion |" in index and "sparseness ↑" in index
 
 
-def test_methods_all_means_the_seven_bundled_explainers():
-    assert parse_methods("all") == list(ALL_METHODS) and len(ALL_METHODS) == 7
+def test_methods_all_means_the_eight_bundled_explainers():
+    assert parse_methods("all") == list(ALL_METHODS) and len(ALL_METHODS) == 8
     assert parse_methods(" saliency ,lime") == ["saliency", "lime"]
 
 

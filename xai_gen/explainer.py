@@ -501,8 +501,8 @@ def bundled_explainers() -> tuple[str, ...]:
     the generative ones (whose explanations declare parts), alphabetically within each.
 
     Example:
-        >>> bundled_explainers()[-2:]
-        ('gvr', 'latent_traversal')
+        >>> bundled_explainers()[-3:]
+        ('gvr', 'latent_shift', 'latent_traversal')
     """
     ours = [n for n in _REGISTRY if _REGISTRY[n].__module__.startswith("xai_gen.explainers.")]
     return tuple(sorted(ours, key=lambda n: (bool(_REGISTRY[n].provides), n)))
