@@ -16,10 +16,11 @@ the first of these rules fires at the current `lambda`, checked in this order:
   pixels, as a fraction of the latent model's value range;
 * `"cap"`: `|lambda|` reached `max_lambda`.
 
-Three reasons stop a row before any step: `"reconstruction"` (the reconstruction `x_0` itself
+Two reasons stop a row before any step: `"reconstruction"` (the reconstruction `x_0` itself
 is already below `floor`, so the latent model does not represent the input as the classifier
-sees it), `"no_gradient"` (`dz` is exactly zero: no direction to move in) and, during the
-search, `"nonfinite"` (the prediction became NaN/inf; the row keeps its previous `lambda`).
+sees it) and `"no_gradient"` (`dz` is exactly zero: no direction to move in). During the
+search, `"nonfinite"` (the prediction became NaN/inf) is checked before the rules above and
+the row keeps its previous `lambda`.
 A row is a **success** exactly when it stopped by `"floor"` or `"drop"`: the prediction fell
 enough by moving away from a reconstruction that did not already satisfy the rule.
 
