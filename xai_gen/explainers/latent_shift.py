@@ -49,7 +49,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from xai_gen._hygiene import preserved
+from xai_gen._core.state import preserved
 from xai_gen.explainer import Explanation, register_explainer
 from xai_gen.explainers._latent import LatentExplainer
 from xai_gen.explainers.gvr import _CPU_CHUNK, _chunked, _latent_head
