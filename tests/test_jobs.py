@@ -242,29 +242,3 @@ def test_ray_with_two_workers_writes_the_same_shards(tmp_path):
     )
     assert (summary.explained, summary.shards) == (10, 3)
     assert_same_shards(tmp_path / "local", tmp_path / "ray", 3)
-
-
-def test_compare_summarises_the_per_sample_values_of_its_job(tmp_path):
-    import json
-
-    from test_cli import loader
-
-    from xai_gen.cli import build_parser
-    from xai_gen.cli import compare as compare_cli
-
-    argv = ["compare", "--data", "mnist", "--methods", "saliency,occlusion", "--n", "6"]
-    argv += ["--metrics", "sparseness,complexity", "--shard-size", "4", "--out", str(tmp_path)]
-    assert compare_cli.run(build_parser().parse_args(argv), bundle_loader=loader([])) == 0
-    index = read_index(tmp_path / "jobs" / "mnist")
-    results = json.loads((tmp_path / "mnist" / "results.json").read_text())
-    assert len(index) == 6 and results["meta"]["n"] == 6
-    for method in ("saliency", "occlusion"):
-        for metric in ("sparseness", "complexity"):
-            values = results["methods"][method]["metrics"][metric]["values"]
-            assert values == pytest.approx(index[f"{method}/{metric}"].tolist())
-    # The same command again replaces its job; with --resume it keeps the shards.
-    shard = shard_path(tmp_path / "jobs" / "mnist", 0)
-    written = shard.stat().st_mtime_ns
-    resumed = build_parser().parse_args([*argv, "--resume"])
-    assert compare_cli.run(resumed, bundle_loader=loader([])) == 0
-    assert shard.stat().st_mtime_ns == written

@@ -5,8 +5,9 @@
 (`read_index`); `load_shard` reads a shard back as `Explanation`s.
 """
 
-from xai_gen.jobs.job import JobSummary, RayOptions, run_job
+from xai_gen.jobs.job import JobSummary, run_job
 from xai_gen.jobs.models import load_model
+from xai_gen.jobs.ray_engine import RayOptions
 from xai_gen.jobs.shards import first_explanations, load_shard, read_index, read_shard, shard_path
 from xai_gen.jobs.sources import FolderSource, Item, Source, TensorSource, medmnist_source
 from xai_gen.jobs.work import Work

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from xai_gen._version import __version__
 from xai_gen.explainer import _json_safe
+from xai_gen.jobs.ray_engine import RayOptions, run_on_ray
 from xai_gen.jobs.shards import remove_partial, shard_path, verify_shard, write_index, write_shard
 from xai_gen.jobs.work import Work
 
@@ -25,26 +26,6 @@ __all__ = ["ENGINES", "JobSummary", "RayOptions", "job_fingerprint", "run_job"]
 #: The engines `run_job` can run on.
 ENGINES = ("local", "ray")
 JOB_FILE = "job.json"
-
-
-@dataclass
-class RayOptions:
-    """How the Ray engine runs.
-
-    Attributes:
-        address: an existing cluster (`"auto"`, `"ray://head:10001"`, `"head:6379"`); None
-            starts a local Ray for the job and stops it afterwards.
-        workers: actors in the pool; None: the cluster's CPUs divided by `cpus_per_worker`.
-        cpus_per_worker: CPUs each actor reserves; it also sets the actor's torch threads.
-        gpus_per_worker: GPUs each actor reserves (e.g. 1, or 0.5 to share one).
-        num_cpus: CPUs of the local Ray started when `address` is None (None: all).
-    """
-
-    address: str | None = None
-    workers: int | None = None
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float = 0.0
-    num_cpus: int | None = None
 
 
 @dataclass
@@ -248,7 +229,6 @@ def run_job(
     )
     try:
         if engine == "ray":
-            from xai_gen.jobs.ray_engine import run_on_ray
 
             run_on_ray(work, todo, out, bar, ray or RayOptions())
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,31 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from xai_gen.jobs.job import RayOptions
 from xai_gen.jobs.shards import write_shard
 from xai_gen.jobs.work import Work
 
 __all__ = ["ShardActor", "run_on_ray"]
+
+
+@dataclass
+class RayOptions:
+    """How the Ray engine runs.
+
+    Attributes:
+        address: an existing cluster (`"auto"`, `"ray://head:10001"`, `"head:6379"`); None
+            starts a local Ray for the job and stops it afterwards.
+        workers: actors in the pool; None: the cluster's CPUs divided by `cpus_per_worker`.
+        cpus_per_worker: CPUs each actor reserves; it also sets the actor's torch threads.
+        gpus_per_worker: GPUs each actor reserves (e.g. 1, or 0.5 to share one).
+        num_cpus: CPUs of the local Ray started when `address` is None (None: all).
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    num_cpus: int | None = None
+
 
 
 class ShardActor:
