@@ -436,7 +436,8 @@ class Explainer(ABC):
             result = Explanation(attributions=result, inputs=x, targets=targets, method=self.name)
         result.attributions = result.attributions.detach().to(device=x.device, dtype=x.dtype)
         result.method = self.name
-        result.params = _json_safe(run.params)
+        # A method may report what it resolved (e.g. the layer Grad-CAM's "auto" chose).
+        result.params = _json_safe({**run.params, **result.params})
         result.parts = result.parts | run.provides
         _check_parts(result)
         result.seconds = time.perf_counter() - start
