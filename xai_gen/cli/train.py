@@ -93,7 +93,9 @@ def load_data(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
         perm = torch.randperm(len(split), generator=torch.Generator().manual_seed(args.seed))
         n_test = max(1, len(split) // 10)
         te, tr = perm[:n_test], perm[n_test:]
-        info = {"name": "folder", "path": path, "labels": str(args.labels) if args.labels else None}
+        # The names of the alphabetical class indices travel with every model trained on them.
+        info = {"name": "folder", "path": path, "labels": str(args.labels) if args.labels else None,
+                "class_names": split.class_names}
         return ImageSplit(split.images[tr], split.labels[tr]), ImageSplit(split.images[te], split.labels[te]), info
     raise ValueError(f"--data must be mnist, synthetic-cxr, medmnist:PATH or folder:DIR, got {spec!r}")
 
