@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -51,3 +53,97 @@ def test_gradcam_auto_picks_the_block_that_reaches_the_head(caplog) -> None:
     assert "'layer2.0'" in caplog.text
     same = xg.GradCAM(layer="layer2.0").attribute(model, x, target=1)
     torch.testing.assert_close(exp.attributions, same.attributions)
+
+
+def test_model_output_error_quotes_the_users_batch() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 5), nn.Unflatten(1, (5, 1)))
+    with pytest.raises(ValueError, match=r"N=3, got shape \(3, 5, 1\)"):
+        xg.Saliency().attribute(model, torch.rand(3, 1, 2, 2))
+
+
+# -- command line ---------------------------------------------------------------------------
+def _tiny_loader(seen: list[Path]):
+    from test_cli import tiny_bundle
+
+    def load(dataset: str, cache_dir: Path, progress: bool):
+        seen.append(Path(cache_dir))
+        return tiny_bundle()
+
+    return load
+
+
+def test_cache_dir_flag_and_environment_variable(tmp_path, monkeypatch) -> None:
+    from xai_gen.cli import build_parser
+    from xai_gen.cli import explain as explain_cli
+    from xai_gen.cli._setup import CACHE_ENV
+
+    def run(*extra: str) -> Path:
+        seen: list[Path] = []
+        args = build_parser().parse_args(
+            ["explain", "--n", "2", "--methods", "saliency", "--out", str(tmp_path / "o"), *extra])
+        assert explain_cli.run(args, bundle_loader=_tiny_loader(seen)) == 0
+        return seen[0]
+
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    assert Path("runs") not in run().parents and run().is_absolute()  # per-user, not the cwd
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "env"))
+    assert run() == tmp_path / "env"
+    assert run("--cache-dir", str(tmp_path / "flag")) == tmp_path / "flag"
+    help_text = build_parser()._subparsers._group_actions[0].choices["explain"].format_help()
+    assert "--cache-dir" in help_text and CACHE_ENV in help_text and "--no-progress" in help_text
+
+
+def test_explain_caps_the_figure_and_saves_every_row(tmp_path) -> None:
+    from xai_gen.cli import build_parser
+    from xai_gen.cli import explain as explain_cli
+
+    args = build_parser().parse_args(["explain", "--n", "6", "--figure-rows", "2", "--methods",
+                                      "saliency", "--out", str(tmp_path)])
+    assert explain_cli.run(args, bundle_loader=_tiny_loader([])) == 0
+    assert len(xg.Explanation.load(tmp_path / "saliency.safetensors")) == 6
+    from PIL import Image
+
+    assert Image.open(tmp_path / "grid.png").height < 2 * 110 * 1.25 + 200  # two rows, not six
+
+
+def test_top_level_help_is_for_users(capsys) -> None:
+    from xai_gen.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "add_parser" not in out and "xai-gen COMMAND --help" in out
+
+
+def test_non_terminal_progress_is_sparse(tmp_path, capsys) -> None:
+    from tqdm.auto import tqdm
+
+    from xai_gen.cli._progress import progress_output
+
+    with progress_output():
+        for _ in tqdm(range(2000), desc="work", mininterval=0):
+            pass
+    err = capsys.readouterr().err
+    assert "\r" not in err and "2000/2000" in err and err.count("\n") <= 3
+    with progress_output(quiet=True):
+        for _ in tqdm(range(50), desc="work", mininterval=0):
+            pass
+    assert "work" not in capsys.readouterr().err
+
+
+def test_train_errors_name_the_users_arguments(tmp_path) -> None:
+    from xai_gen.cli import build_parser
+    from xai_gen.cli import train as train_cli
+    from xai_gen.latent import nets
+
+    lm = xg.LatentModel.from_specs(
+        nets.spec("dcgan_generator", latent_dim=4, image_shape=(1, 28, 28), width=4),
+        nets.spec("dcgan_encoder", out_dim=4, image_shape=(1, 28, 28), width=4))
+    lm.save(tmp_path / "autoencoder.safetensors")
+    args = build_parser().parse_args(["train", "head", "--data", "synthetic-cxr", "--n", "40", "--size", "32",
+                                      "--out", str(tmp_path), "--quiet"])
+    with pytest.raises(ValueError, match=r"--size 32 gives images of shape \(1, 32, 32\).*--size 28"):
+        train_cli.run(args)
+    args = build_parser().parse_args(["train", "head", "--data", "mnist", "--set", "epochs=0", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="--set epochs=0"):
+        train_cli.run(args)

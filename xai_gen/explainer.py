@@ -432,7 +432,12 @@ class Explainer(ABC):
                     probe = model(x[:1])
                 except RuntimeError as err:
                     raise ValueError(f"model could not run on x of shape {tuple(x.shape)}: {err}") from err
-                probe = check_model_output(probe, 1)
+                try:
+                    probe = check_model_output(probe, 1)
+                except ValueError:
+                    # Quote the user's batch, not the one-sample probe they never passed.
+                    check_model_output(model(x), n)
+                    raise
                 k = num_classes(probe)
                 predicted = None
                 if target is None and k > 1:

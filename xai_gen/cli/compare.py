@@ -1,6 +1,6 @@
 """`xai-gen compare`: the main job — every explainer, every metric, on each data set.
 
-Trains (first run, cached under `runs/`) or loads each data set's bundle, runs
+Trains (first run, cached in the per-user cache folder or `--cache-dir`) or loads each data set's bundle, runs
 `xai_gen.compare` on its held-out samples and writes `OUT/<dataset>/` (results.md,
 results.json, figure_grid.png, metrics.png, timing.png) plus an index `OUT/README.md` with
 every table and the run's wall time. `make demo` runs `xai-gen compare --data all --methods all
@@ -18,6 +18,7 @@ from xai_gen.cli._setup import (
     DATASETS,
     BundleLoader,
     add_shared_arguments,
+    cache_dir,
     load_bundle,
     loader_options,
     parse_datasets,
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
     out = Path(args.out)
     results: dict[str, ComparisonResult] = {}
     for dataset in datasets:
-        setup = setup_for(dataset, bundle_loader(dataset, args.cache_dir, True, **loader_options(args)), methods).to(device)
+        setup = setup_for(dataset, bundle_loader(dataset, cache_dir(args), not args.quiet, **loader_options(args)), methods).to(device)
         explainers = make_explainers(methods, setup.resources, setup.params)
         results[dataset] = result = compare(
             explainers,

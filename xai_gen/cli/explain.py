@@ -1,7 +1,8 @@
 """`xai-gen explain`: explain a few held-out images with every requested method, as one figure.
 
-Writes `DIR/grid.png` (rows = images; columns = the input, then one overlay per method, plus
-GVR's counterfactual and the traversal's frames) and `DIR/timing.md` (seconds per method).
+Writes `DIR/grid.png` (rows = the first `--figure-rows` images; columns = the input, then one
+overlay per method, plus GVR's counterfactual and the traversal's frames),
+`DIR/<method>.safetensors` (every image's explanation) and `DIR/timing.md` (seconds per method).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from xai_gen.cli._setup import (
     DATASETS,
     BundleLoader,
     add_shared_arguments,
+    cache_dir,
     load_bundle,
     loader_options,
     parse_methods,
@@ -39,6 +41,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     p.add_argument("--n", type=int, default=8, help="images to explain (default 8)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--figure-rows", type=int, default=8,
+        help="rows drawn in grid.png (default 8); every explanation is also saved as "
+        "DIR/<method>.safetensors (xai_gen.Explanation.load)",
+    )
     add_shared_arguments(p)
     return p
 
@@ -47,6 +54,8 @@ def _check(args: argparse.Namespace) -> list[str]:
     """Validate the arguments before anything is trained; returns the method names."""
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
+    if args.figure_rows < 1:
+        raise ValueError(f"--figure-rows must be >= 1, got {args.figure_rows}")
     resolve_device(args.device, "--device")
     return parse_methods(args.methods)
 
@@ -68,12 +77,12 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
     """Run `xai-gen explain`; `bundle_loader` lets tests hand in small trained models."""
     methods = _check(args)
     device = resolve_device(args.device, "--device")
-    bundle = bundle_loader(args.data, args.cache_dir, True, **loader_options(args))
+    bundle = bundle_loader(args.data, cache_dir(args), not args.quiet, **loader_options(args))
     setup = setup_for(args.data, bundle, methods).to(device)
     images = setup.data.images[sample_index(len(setup.data.images), args.n, args.seed)].to(device)
     explainers = make_explainers(methods, setup.resources, setup.params)
     explanations, seconds = {}, {}
-    for name, explainer in tqdm(list(zip(methods, explainers)), desc="explain"):
+    for name, explainer in tqdm(list(zip(methods, explainers)), desc="explain", disable=args.quiet):
         torch.manual_seed(args.seed)
         exp = explainer.attribute(setup.model, images)
         explanations[name], seconds[name] = exp.cpu(), exp.seconds
@@ -82,10 +91,12 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
     fig = plot_grid(
         images.cpu(),
         explanations,
-        max_rows=len(images),
-        title=f"{args.data}: {len(images)} held-out images",
+        max_rows=args.figure_rows,
+        title=f"{args.data}: {min(len(images), args.figure_rows)} of {len(images)} held-out images",
     )
     fig.savefig(out / "grid.png", dpi=110)
+    for name, exp in explanations.items():  # all rows as data; the figure shows the first few
+        exp.save(out / f"{name}.safetensors")
     (out / "timing.md").write_text(
         f"# Timing: {len(images)} {args.data} images on {device}\n\n"
         + timing_table(seconds, len(images))
