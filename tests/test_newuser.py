@@ -147,3 +147,65 @@ def test_train_errors_name_the_users_arguments(tmp_path) -> None:
     args = build_parser().parse_args(["train", "head", "--data", "mnist", "--set", "epochs=0", "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="--set epochs=0"):
         train_cli.run(args)
+
+
+# -- colour, value range, class names ---------------------------------------------------------
+def test_rgb_overlay_and_autoencoder_keep_colour(tmp_path) -> None:
+    from matplotlib.figure import Figure
+
+    from xai_gen.recipes import AutoencoderConfig, quality_report, train_autoencoder
+    from xai_gen.viz.overlay import overlay
+
+    red = torch.full((3, 8, 8), -1.0)
+    red[0] = 1.0
+    ax = Figure().subplots()
+    overlay(ax, red, torch.rand(3, 8, 8))
+    shown = ax.images[0].get_array()
+    assert shown.shape == (8, 8, 3) and shown[..., 0].min() == 1.0 and shown[..., 1].max() == 0.0
+
+    torch.manual_seed(0)
+    x = torch.full((40, 3, 16, 16), -1.0)
+    x[:, 0, 4:12, 4:12] = 1.0  # a red square on black
+    lm = train_autoencoder(x[:32], AutoencoderConfig(latent_dim=4, width=4, epochs=1), progress=False)
+    report = quality_report(lm, x[32:], tmp_path)
+    metrics = report["metrics"]
+    assert {f"reconstruction_mse_channel_{c}" for c in range(3)} <= set(metrics)
+    assert metrics["colour_spread_inputs"] > 0.2
+    assert (tmp_path / report["figures"]["reconstruction_channels"]).stat().st_size > 0
+
+
+def test_inputs_outside_the_latent_models_range_raise_or_warn() -> None:
+    lm = xg.LatentModel(nn.Identity(), nn.Identity(), 4, (1, 2, 2))  # value_range (-1, 1)
+    with pytest.raises(ValueError, match=r"\[0, 255\].*expects \[-1, 1\]"):
+        lm.check_value_range(torch.tensor([0.0, 255.0, 3.0, 4.0]).view(1, 1, 2, 2))
+    with pytest.warns(UserWarning, match=r"only one half of the latent model's range \[-1, 1\]"):
+        lm.check_value_range(torch.tensor([0.0, 0.5, 0.25, 1.0]).view(1, 1, 2, 2))
+    lm.check_value_range(torch.tensor([-1.0, 0.5, 0.25, 1.0]).view(1, 1, 2, 2))  # silent
+
+
+def test_class_names_reach_the_saved_model_the_explanation_and_the_plot(tmp_path) -> None:
+    from PIL import Image
+
+    from xai_gen.data import ImageFolderDataset
+    from xai_gen.models import load_classifier, save_classifier
+    from xai_gen.recipes import ClassifierConfig, train_classifier
+
+    for name in ("ring", "circle"):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            Image.fromarray((torch.rand(8, 8, 3) * 255).byte().numpy()).save(tmp_path / name / f"{i}.png")
+    split = ImageFolderDataset(tmp_path, size=8).to_split(progress=False)
+    assert split.class_names == ["circle", "ring"]  # alphabetical indices, now with their names
+    clf = train_classifier(split.images, split.labels, ClassifierConfig(epochs=1, width=4, hidden=8),
+                           progress=False, data={"class_names": split.class_names})
+    clf = load_classifier(save_classifier(clf, tmp_path / "clf.safetensors"))
+    exp = xg.Saliency().attribute(clf, split.images[:2], target=[0, 1])
+    assert exp.class_names == ("circle", "ring")
+    assert xg.Explanation.load(exp.save(tmp_path / "e.safetensors")).class_names == ("circle", "ring")
+    fig = xg.viz.plot_grid(split.images[:2], {"saliency": exp})
+    assert "class 'ring'" in [ax.get_ylabel() for ax in fig.axes]
+    gvr = xg.Explanation(exp.attributions, exp.inputs, exp.targets, "gvr", counterfactuals=exp.inputs,
+                         contrasts=torch.tensor([1, 0]), class_names=exp.class_names)
+    from xai_gen.viz.generative import plot_gvr
+
+    assert plot_gvr(gvr, 0)._suptitle.get_text().startswith("why 'circle' rather than 'ring'")
