@@ -209,3 +209,27 @@ def test_class_names_reach_the_saved_model_the_explanation_and_the_plot(tmp_path
     from xai_gen.viz.generative import plot_gvr
 
     assert plot_gvr(gvr, 0)._suptitle.get_text().startswith("why 'circle' rather than 'ring'")
+
+
+# -- comparison report ------------------------------------------------------------------------
+def test_report_tables_split_by_family_and_the_shared_gvr_path_is_stated() -> None:
+    import numpy as np
+
+    from xai_gen.compare import ComparisonResult
+    from xai_gen.compare.report import index_markdown, results_markdown
+
+    values = {m: {"deletion_auc": np.array([0.1, 0.2]), "sparseness": np.array([0.5, 0.6]),
+                  "validity": np.array([1.0, 1.0])} for m in ("gvr", "latent_traversal")}
+    r = ComparisonResult(["gvr", "latent_traversal"], ["deletion_auc", "sparseness", "validity"],
+                         {"deletion_auc": False, "sparseness": True, "validity": True}, values,
+                         {"gvr": 1.0, "latent_traversal": 1.0}, {}, torch.zeros(0), {},
+                         meta={"params": {"latent_traversal": {"path": "gvr"}}})
+    split = results_markdown(r, by_family=True)
+    headers = [line for line in split.splitlines() if line.startswith("| ") and "---" not in line
+               and not line.startswith(("| gvr", "| latent"))]
+    assert headers == ["| faithfulness | deletion_auc ↓ |", "| complexity | sparseness ↑ |",
+                       "| counterfactual | validity ↑ |", "| cost | s / explanation ↓ | peak memory ↓ |"]
+    assert "latent_traversal walks GVR's path" in split
+    assert "| faithfulness |" in index_markdown({"mnist": r}, 1.0, "xai-gen compare")
+    r.meta["params"]["latent_traversal"]["path"] = "conditional"
+    assert "walks GVR's path" not in results_markdown(r)
