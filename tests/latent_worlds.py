@@ -9,7 +9,6 @@ latent head is `h(z) = A z + b`; the image classifier is built as `(A W^T) x + b
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import torch
