@@ -8,6 +8,7 @@ latent head is `h(z) = A z + b`; the image classifier is built as `(A W^T) x + b
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -55,10 +56,12 @@ def world(head_weight: Tensor, head_bias: Tensor | None = None, structural_dim: 
     w, _ = torch.linalg.qr(torch.randn(PIXELS, d, generator=gen))
     generator = nn.Sequential(_linear(w), nn.Unflatten(1, SHAPE))
     encoder = nn.Sequential(nn.Flatten(), _linear(w.T.contiguous()))
+    # A linear generator's images have no bounded range.
+    unbounded = (-math.inf, math.inf)
     if structural_dim is None:
-        lm = LatentModel(generator, encoder, d, SHAPE)
+        lm = LatentModel(generator, encoder, d, SHAPE, unbounded)
     else:
-        lm = ConditionalLatentModel(generator, encoder, structural_dim, d - structural_dim, SHAPE)
+        lm = ConditionalLatentModel(generator, encoder, structural_dim, d - structural_dim, SHAPE, unbounded)
     head = _linear(head_weight, bias)
     image_classifier = nn.Sequential(nn.Flatten(), _linear(head_weight @ w.T, bias))
     return World(lm.eval(), LatentClassifier(lm, head).eval(), image_classifier.eval())

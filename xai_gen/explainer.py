@@ -24,6 +24,7 @@ from xai_gen._core.checks import (
     resolve_target,
     split_several_targets,
 )
+from xai_gen._core.labels import class_names_of
 from xai_gen._core.state import preserved
 from xai_gen._io import load_tensors, save_tensors
 
@@ -99,6 +100,9 @@ class Explanation:
         parts: the declared parts (keys of `PARTS`): `"counterfactual"` (`counterfactuals`
             set), `"traversal"` (`frames` and `probabilities` set), `"contrast"` (`contrasts`
             are the classes the explanation was asked to reach). Saved with the explanation.
+        class_names: names of the model's classes (index i names class i) when the model
+            records them (see `xai_gen._core.labels.class_names_of`); plots and reports show
+            these instead of indices. Saved with the explanation.
 
     Example:
         >>> import torch
@@ -121,9 +125,12 @@ class Explanation:
     seconds: float = 0.0
     extras: dict[str, Tensor] = field(default_factory=dict)
     parts: frozenset[str] = frozenset()
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self.parts = frozenset(self.parts)
+        if self.class_names is not None:
+            self.class_names = tuple(str(n) for n in self.class_names)
         unknown = sorted(self.parts - set(PARTS))
         if unknown:
             raise ValueError(f"parts {unknown} are not known; known parts: {sorted(PARTS)}")
@@ -234,6 +241,7 @@ class Explanation:
             "params": _json_safe(self.params),
             "seconds": self.seconds,
             "parts": sorted(self.parts),
+            "class_names": None if self.class_names is None else list(self.class_names),
         }
         return save_tensors(path, tensors, kind="explanation", spec=meta)
 
@@ -250,6 +258,7 @@ class Explanation:
             seconds=meta["seconds"],
             extras=extras,
             parts=frozenset(meta.get("parts", ())),  # files written before parts existed have none
+            class_names=meta.get("class_names"),
             **kwargs,
         )
 
@@ -423,7 +432,12 @@ class Explainer(ABC):
                     probe = model(x[:1])
                 except RuntimeError as err:
                     raise ValueError(f"model could not run on x of shape {tuple(x.shape)}: {err}") from err
-                probe = check_model_output(probe, 1)
+                try:
+                    probe = check_model_output(probe, 1)
+                except ValueError:
+                    # Quote the user's batch, not the one-sample probe they never passed.
+                    check_model_output(model(x), n)
+                    raise
                 k = num_classes(probe)
                 predicted = None
                 if target is None and k > 1:
@@ -436,8 +450,11 @@ class Explainer(ABC):
             result = Explanation(attributions=result, inputs=x, targets=targets, method=self.name)
         result.attributions = result.attributions.detach().to(device=x.device, dtype=x.dtype)
         result.method = self.name
-        result.params = _json_safe(run.params)
+        # A method may report what it resolved (e.g. the layer Grad-CAM's "auto" chose).
+        result.params = _json_safe({**run.params, **result.params})
         result.parts = result.parts | run.provides
+        if result.class_names is None:
+            result.class_names = class_names_of(model)
         _check_parts(result)
         result.seconds = time.perf_counter() - start
         return result

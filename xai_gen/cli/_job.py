@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from xai_gen._core.devices import resolve_device
-from xai_gen.cli._setup import DATASETS, BundleLoader, loader_options
+from xai_gen.cli._setup import DATASETS, BundleLoader, cache_dir, loader_options
 from xai_gen.compare.runner import sample_index
 from xai_gen.explainer import explainer_class
 from xai_gen.jobs import FolderSource, JobSummary, RayOptions, TensorSource, Work, run_job
@@ -188,7 +188,7 @@ def build_work(
         if not bundled:
             raise ValueError(f"{what} is required for {kind}: data (no bundled model)")
         if bundle is None:
-            bundle = bundle_loader(kind, args.cache_dir, True, **loader_options(args))
+            bundle = bundle_loader(kind, cache_dir(args), not args.quiet, **loader_options(args))
         return bundle
 
     model_spec, latent_file = getattr(args, "model", None), getattr(args, "latent_model", None)
@@ -240,5 +240,6 @@ def run_with(args: argparse.Namespace, work: Work, out: Path, data: str) -> JobS
         gpus_per_worker=args.gpus_per_worker,
     )
     return run_job(
-        work, out, resume=args.resume, engine=args.engine, threads=args.threads, ray=ray, data=data
+        work, out, resume=args.resume, engine=args.engine, threads=args.threads, ray=ray, data=data,
+        progress=not getattr(args, "quiet", False),
     )

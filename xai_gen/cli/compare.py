@@ -1,6 +1,6 @@
 """`xai-gen compare`: the main job — every explainer, every metric, on each data set.
 
-Trains (first run, cached under `runs/`) or loads each data set's bundle, runs
+Trains (first run, cached in the per-user cache folder or `--cache-dir`) or loads each data set's bundle, runs
 `xai_gen.compare` on its held-out samples and writes `OUT/<dataset>/` (results.md,
 results.json, figure_grid.png, metrics.png, timing.png) plus an index `OUT/README.md` with
 every table and the run's wall time. `make demo` runs `xai-gen compare --data all --methods all
@@ -24,6 +24,7 @@ from xai_gen.cli._setup import (
     METHOD_VARIANTS,
     BundleLoader,
     add_shared_arguments,
+    cache_dir,
     load_bundle,
     loader_options,
     parse_datasets,
@@ -89,10 +90,10 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
     variants = {v: m for m in methods for v in METHOD_VARIANTS.get(m, {})}
     names = [n for m in methods for n in (m, *METHOD_VARIANTS.get(m, {}))]
     for dataset in datasets:
-        bundle = bundle_loader(dataset, args.cache_dir, True, **loader_options(args))
+        bundle = bundle_loader(dataset, cache_dir(args), not args.quiet, **loader_options(args))
         setup = setup_for(dataset, bundle, methods)
         if "oracle_agreement" in metrics:
-            oracle = oracle_for(bundle, Path(args.cache_dir) / DATASETS[dataset].folder)
+            oracle = oracle_for(bundle, cache_dir(args) / DATASETS[dataset].folder)
             if oracle is not None:
                 setup.available["oracle"] = oracle
         setup = setup.to(device)

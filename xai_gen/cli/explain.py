@@ -20,7 +20,7 @@ from xai_gen.compare.runner import metric_names
 from xai_gen.jobs import first_explanations
 from xai_gen.viz import plot_grid
 
-#: Images drawn in `grid.png`.
+#: Images drawn in `grid.png` unless `--figure-rows` says otherwise.
 GRID_ROWS = 8
 
 
@@ -37,6 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default="none",
         help="per-sample metrics: 'none' (default), 'all' or a comma-separated list",
     )
+    p.add_argument(
+        "--figure-rows", type=int, default=GRID_ROWS,
+        help=f"rows drawn in grid.png (default {GRID_ROWS}); every explanation is in the shards",
+    )
     add_job_arguments(p)
     add_shared_arguments(p)
     return p
@@ -46,6 +50,8 @@ def _check(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """Validate the arguments before anything is loaded; returns (methods, metrics)."""
     if args.n is not None and args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
+    if args.figure_rows < 1:
+        raise ValueError(f"--figure-rows must be >= 1, got {args.figure_rows}")
     check_job_arguments(args)
     metrics = [] if args.metrics.strip() == "none" else metric_names(args.metrics)
     return parse_methods(args.methods), metrics
@@ -70,10 +76,10 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
     work = build_work(args, methods, metrics, bundle_loader)
     out = Path(args.out)
     summary = run_with(args, work, out, args.data)
-    images, explanations = first_explanations(out, summary.shards, GRID_ROWS)
+    images, explanations = first_explanations(out, summary.shards, args.figure_rows)
     if explanations:
         fig = plot_grid(
-            images, explanations, max_rows=GRID_ROWS, title=f"{args.data}: first {len(images)} images"
+            images, explanations, max_rows=args.figure_rows, title=f"{args.data}: first {len(images)} images"
         )
         fig.savefig(out / "grid.png", dpi=110)
     (out / "timing.md").write_text(

@@ -61,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--positive", type=int, help="conditional_gan: positive class (mnist: 9, else 1)")
     p.add_argument("--kind", default="linear", choices=("linear", "mlp"), help="head: kind")
     p.add_argument("--task", default="classes", choices=("classes", "regression"), help="head: task")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress bars")
     return p
 
 
@@ -93,7 +93,9 @@ def load_data(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
         perm = torch.randperm(len(split), generator=torch.Generator().manual_seed(args.seed))
         n_test = max(1, len(split) // 10)
         te, tr = perm[:n_test], perm[n_test:]
-        info = {"name": "folder", "path": path, "labels": str(args.labels) if args.labels else None}
+        # The names of the alphabetical class indices travel with every model trained on them.
+        info = {"name": "folder", "path": path, "labels": str(args.labels) if args.labels else None,
+                "class_names": split.class_names}
         return ImageSplit(split.images[tr], split.labels[tr]), ImageSplit(split.images[te], split.labels[te]), info
     raise ValueError(f"--data must be mnist, synthetic-cxr, medmnist:PATH or folder:DIR, got {spec!r}")
 
@@ -114,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     apply_overrides(cfg, args.overrides)
     if args.minutes is not None:
         cfg.minutes = args.minutes
+    _check_counts(cfg)
     train, test, info = load_data(args)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -131,7 +134,14 @@ def run(args: argparse.Namespace) -> int:
         model = recipes.train_classifier(x, train.labels, cfg, test=(xt, test.labels), **kw)
         labels_test = test.labels
     elif args.recipe == "head":
-        lm = LatentModel.load(args.latent or out / "autoencoder.safetensors")
+        latent_path = args.latent or out / "autoencoder.safetensors"
+        lm = LatentModel.load(latent_path)
+        if tuple(x.shape[1:]) != lm.image_shape:
+            raise ValueError(
+                f"{f'--size {args.size}' if args.size else 'the data'} gives images of shape "
+                f"{tuple(x.shape[1:])} but the latent model "
+                f"{latent_path} accepts {lm.image_shape} (C, H, W); pass --size {lm.image_shape[-1]}"
+            )
         target = "targets" if args.task == "regression" and hasattr(train, "targets") else "labels"
         y, labels_test = getattr(train, target), getattr(test, target)
         model = recipes.train_head(lm, x, y, args.kind, args.task, cfg, test=(xt, labels_test), **kw)
@@ -143,6 +153,14 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps({"out": str(out), "stopped": report["stopped"], "steps": report["steps"],
                       "metrics": report["metrics"]}, indent=2))
     return 0
+
+
+def _check_counts(cfg: Any) -> None:
+    """Counts a run cannot do without, checked before any data is loaded, in `--set` terms."""
+    for name in ("epochs", "batch_size"):
+        value = getattr(cfg, name, 1)
+        if value < 1:
+            raise ValueError(f"--set {name}={value}: {name} must be >= 1")
 
 
 def _classes(args: argparse.Namespace) -> tuple[int, int]:

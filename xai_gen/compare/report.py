@@ -62,13 +62,56 @@ def _cell(stats: dict[str, float] | None, bold: bool) -> str:
     return f"**{text}**" if bold else text
 
 
-def results_markdown(result: ComparisonResult) -> str:
+#: Order of the metric families when tables are split by family (`MetricInfo.category`).
+FAMILIES = (
+    "faithfulness", "robustness", "localisation", "complexity", "randomisation", "counterfactual", "traversal",
+)
+
+
+def _family_tables(result: ComparisonResult, summary: dict, best: dict) -> list[str]:
+    """One table per metric family, then one of the cost: a reader compares like with like."""
+    from xai_gen.viz.charts import arrow
+
+    def family(metric: str) -> str:
+        return METRICS[metric].category if metric in METRICS else "other"
+
+    present = [f for f in (*FAMILIES, "other") if any(family(m) == f for m in result.evaluated)]
+    tables = []
+    for fam in present:
+        cols = [m for m in result.evaluated if family(m) == fam]
+        head = [fam, *[f"{m} {arrow(result.higher_is_better.get(m))}".strip() for m in cols]]
+        rows = [[method, *[_cell(summary.get(method, {}).get(m), best[m] == method) for m in cols]]
+                for method in result.methods]
+        tables.append(markdown_table(head, rows))
+    cost = [[m, _fmt(result.seconds.get(m, math.nan)), _fmt_bytes(result.peak_memory.get(m, math.nan))]
+            for m in result.methods]
+    tables.append(markdown_table(["cost", "s / explanation ↓", "peak memory ↓"], cost))
+    return ["\n\n".join(tables)]
+
+
+def _shared_path_note(result: ComparisonResult) -> list[str]:
+    """Say so when latent traversal walked GVR's path: then it repeats GVR's attribution and
+    counterfactual, and equal values in the two rows are one measurement, not two."""
+    params = result.meta.get("params", {}).get("latent_traversal", {})
+    if params.get("path") != "gvr" or "gvr" not in result.methods:
+        return []
+    return [
+        "latent_traversal walks GVR's path here (`path='gvr'`): its attribution and counterfactual "
+        "are GVR's own, so the two rows share those metrics (one measurement shown twice); the "
+        "traversal adds its frames and their monotonicity."
+    ]
+
+
+def results_markdown(result: ComparisonResult, by_family: bool = False) -> str:
     """`ComparisonResult.to_markdown`: the results table and the notes that read it.
 
     Rows are methods, columns metrics (with ↑/↓), seconds per explanation and peak memory.
 
     Args:
         result: what `compare` measured.
+        by_family: one narrower table per metric family (faithfulness, robustness,
+            localisation / ground truth, complexity, randomisation, counterfactual,
+            traversal), then one of the cost, instead of one wide table.
 
     Returns:
         Markdown text ending with a newline.
@@ -100,6 +143,7 @@ def results_markdown(result: ComparisonResult) -> str:
         ]
         for method in result.methods
     ]
+    tables = _family_tables(result, summary, best) if by_family else [markdown_table(head, rows)]
     meta = result.meta
     # `compare` records which metrics re-ran the explainer (Quantus' among them); a result
     # built by hand falls back on the registry.
@@ -124,8 +168,9 @@ def results_markdown(result: ComparisonResult) -> str:
     skipped = [m for m in result.metrics if m not in cols]
     if skipped:
         notes.append(f"Not applicable to any method here: {', '.join(skipped)}.")
+    notes += _shared_path_note(result)
     notes += [f"Error in {k}: {v}" for k, v in result.errors.items()]
-    return "\n".join([markdown_table(head, rows), *notes]) + "\n"
+    return "\n".join([*tables, *notes]) + "\n"
 
 
 #: Columns of the counterfactual table: metric (or "frechet", "oracle_of_valid") -> heading.
@@ -259,7 +304,8 @@ def report_markdown(result: ComparisonResult) -> str:
 
 
 def index_markdown(results: dict[str, ComparisonResult], wall: float, command: str) -> str:
-    """The `README.md` of a multi-data-set report: command, wall time, each data set's table.
+    """The `README.md` of a multi-data-set report: command, wall time, each data set's tables
+    (one per metric family, see `results_markdown`).
 
     Args:
         results: data-set name -> its result, saved under `<name>/` beside the index.
@@ -287,7 +333,7 @@ def index_markdown(results: dict[str, ComparisonResult], wall: float, command: s
             "",
             f"![{dataset} explanations]({dataset}/figure_grid.png)",
             "",
-            result.to_markdown(),
+            results_markdown(result, by_family=True),
         ]
     return "\n".join(lines)
 

@@ -367,4 +367,4 @@ class ImageFolderDataset(Dataset):
         """
         bar = tqdm(range(len(self)), desc="images", disable=not progress)
         images = torch.stack([self.load(i, translate=False) for i in bar])
-        return ImageSplit(images, self.targets.clone())
+        return ImageSplit(images, self.targets.clone(), self.classes)

@@ -25,6 +25,8 @@ class ImageSplit:
 
     images: Tensor
     labels: Tensor
+    #: Names of the classes (index i names label i) where the data set has them.
+    class_names: list[str] | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]

@@ -24,5 +24,6 @@ class LatentExplainer(Explainer):
             )
 
     def check_inputs(self, x: Tensor) -> None:
-        """`x: (N, C, H, W)` must have the latent model's image shape."""
+        """`x: (N, C, H, W)` must have the latent model's image shape and value range."""
         self.latent_model.check_images(x)
+        self.latent_model.check_value_range(x)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+import torch
 from captum.attr import LayerAttribution, LayerGradCam
 from torch import Tensor, nn
 
-from xai_gen.explainer import Explainer, register_explainer
+from xai_gen.explainer import Explainer, Explanation, register_explainer
+
+_log = logging.getLogger(__name__)
 
 #: `torch.nn.functional.interpolate` modes that apply to 4-D maps.
 INTERPOLATE_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
@@ -15,13 +19,85 @@ INTERPOLATE_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic", "area")
 LayerLike = str | nn.Module
 
 
-def resolve_layer(model: Callable[[Tensor], Tensor], layer: LayerLike = "auto") -> nn.Module:
+def _is_candidate(module: nn.Module) -> bool:
+    """A convolution, or a custom block holding one (a residual block's output is the sum of its
+    branches, so the block itself is the map the rest of the network sees). Plain containers
+    (`Sequential`, `ModuleList`) only chain their children and are not candidates."""
+    if isinstance(module, nn.Conv2d):
+        return True
+    if isinstance(module, nn.Sequential | nn.ModuleList | nn.ModuleDict):
+        return False
+    return any(isinstance(m, nn.Conv2d) for m in module.modules())
+
+
+def auto_layer(model: nn.Module, x: Tensor | None = None) -> str:
+    """Dotted name of the layer `layer="auto"` chooses.
+
+    With an input, one forward pass of `x[:1]` is traced with hooks and the choice is the
+    candidate (an `nn.Conv2d`, or a custom block such as a residual block that contains one)
+    that finished last among those whose output is a spatial `(N, C, h, w)` map with `h * w > 1`
+    (any `(N, C, h, w)` map if none is larger): the feature map that reaches the head. On a
+    ResNet that is the last residual block (`layer4.1`), not the 1x1 shortcut convolution that
+    a block runs last and that is only one branch of its sum. Without an input, the last
+    candidate in registration order.
+
+    Args:
+        model: an `nn.Module`.
+        x: `(N, C, H, W)` example input, or None.
+
+    Returns:
+        The submodule's dotted name (as in `model.named_modules()`).
+
+    Raises:
+        ValueError: the model has no `nn.Conv2d`, or none outputs `(N, C, h, w)` maps.
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.Conv2d(2, 2, 3))
+        >>> auto_layer(net, torch.zeros(1, 1, 8, 8))
+        '2'
+    """
+    names = {m: n for n, m in model.named_modules() if n and _is_candidate(m)}
+    if not any(isinstance(m, nn.Conv2d) for m in names):
+        raise ValueError(
+            f"layer='auto' found no nn.Conv2d in {type(model).__name__}; pass layer= a "
+            "submodule or its dotted name (see model.named_modules())"
+        )
+    if x is None:
+        return list(names.values())[-1]
+    finished: list[tuple[str, tuple[int, ...]]] = []
+
+    def record(module: nn.Module, _inputs: object, output: object) -> None:
+        if isinstance(output, Tensor):
+            finished.append((names[module], tuple(output.shape)))
+
+    hooks = [m.register_forward_hook(record) for m in names]
+    try:
+        with torch.no_grad():
+            model(x[:1])
+    finally:
+        for h in hooks:
+            h.remove()
+    maps = [(n, s) for n, s in finished if len(s) == 4]
+    spatial = [n for n, s in maps if s[2] * s[3] > 1]
+    if not maps:
+        raise ValueError(
+            f"layer='auto' found no convolution of {type(model).__name__} that outputs "
+            "(N, C, h, w) maps; pass layer= a submodule or its dotted name"
+        )
+    return spatial[-1] if spatial else maps[-1][0]
+
+
+def resolve_layer(
+    model: Callable[[Tensor], Tensor], layer: LayerLike = "auto", x: Tensor | None = None
+) -> nn.Module:
     """The module of `model` whose feature maps Grad-CAM weighs.
 
     Args:
         model: an `nn.Module`.
-        layer: `"auto"` (the last `nn.Conv2d` in `model.modules()` order, i.e. registration
-            order), a dotted submodule name such as `"conv.3"`, or a submodule of `model`.
+        layer: `"auto"` (see `auto_layer`), a dotted submodule name such as `"conv.3"`, or a
+            submodule of `model`.
+        x: `(N, C, H, W)` example input that `"auto"` traces the model with.
 
     Returns:
         The submodule.
@@ -46,13 +122,7 @@ def resolve_layer(model: Callable[[Tensor], Tensor], layer: LayerLike = "auto") 
     if not isinstance(layer, str):
         raise TypeError(f"layer must be 'auto', a submodule name or an nn.Module, got {type(layer).__name__}")
     if layer == "auto":
-        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-        if not convs:
-            raise ValueError(
-                f"layer='auto' found no nn.Conv2d in {type(model).__name__}; pass layer= a "
-                "submodule or its dotted name (see model.named_modules())"
-            )
-        return convs[-1]
+        layer = auto_layer(model, x)
     try:
         return model.get_submodule(layer)
     except AttributeError as err:
@@ -71,9 +141,12 @@ class GradCAM(Explainer):
     `x`'s shape `(N, C, H, W)`.
 
     Args:
-        layer: `"auto"` (the last `nn.Conv2d`, the paper's choice: the most semantic maps that
-            still keep a spatial layout), a dotted submodule name for `model.get_submodule`, or
-            the module itself. See `resolve_layer`.
+        layer: `"auto"`: the last convolution or residual block, in the execution order of one
+            traced forward pass, whose output is the spatial map that reaches the head (the
+            paper's choice: the most semantic maps that still keep a spatial layout; see
+            `auto_layer`); a dotted submodule name for `model.get_submodule`; or the module
+            itself. The layer used is reported as `params["layer_name"]` of the explanation
+            and in an INFO log line.
         relu: apply the paper's ReLU (Eq. 2) to keep only the evidence for the target. False by
             default, as in Captum's `LayerGradCam`: the signed map also shows what speaks
             against the target, comparable with the other signed methods.
@@ -103,7 +176,10 @@ class GradCAM(Explainer):
             raise ValueError(f"interpolate_mode must be one of {INTERPOLATE_MODES}, got {self.interpolate_mode!r}")
 
     def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Tensor:
-        module = resolve_layer(model, self.layer)
+        module = resolve_layer(model, self.layer, x)
+        name = next(n for n, m in model.named_modules() if m is module)
+        if self.layer == "auto":
+            _log.info("Grad-CAM layer='auto' chose %r (%s)", name, type(module).__name__)
         # Parameters are frozen here (see `xai_gen._core.state.preserved`); Captum still gets the layer's
         # gradients because it marks the hooked layer output as requiring grad.
         cam = LayerGradCam(model, module).attribute(
@@ -115,4 +191,5 @@ class GradCAM(Explainer):
                 f"Grad-CAM got shape {tuple(cam.shape)}"
             )
         cam = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), self.interpolate_mode)
-        return cam.expand(-1, x.shape[1], -1, -1).contiguous()
+        attributions = cam.expand(-1, x.shape[1], -1, -1).contiguous()
+        return Explanation(attributions, x, target, self.name, params={"layer_name": name})

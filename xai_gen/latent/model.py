@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -90,6 +91,46 @@ class LatentModel(nn.Module):
                 f"{self.image_shape} (C, H, W)"
             )
         return x
+
+    def check_value_range(self, x: Tensor, name: str = "x") -> None:
+        """Check that `x`'s values suit the model: images in another range than the one it was
+        trained on still decode and explain, but to meaningless results.
+
+        Args:
+            x: `(N, C, H, W)` images.
+            name: the argument's name in the error.
+
+        Raises:
+            ValueError: a value lies outside `value_range` (the message names both ranges).
+
+        Warns:
+            UserWarning: every value lies in one half of `value_range` (e.g. images in [0, 1]
+                given to a model of [-1, 1]): the batch probably needs rescaling.
+
+        Example:
+            >>> lm = LatentModel(torch.nn.Identity(), torch.nn.Identity(), 4, (1, 2, 2))
+            >>> lm.check_value_range(torch.tensor([-1.0, 1.0]).view(1, 1, 1, 2))
+            >>> lm.check_value_range(torch.full((1, 1, 2, 2), 255.0))
+            Traceback (most recent call last):
+            ...
+            ValueError: x has values in [255, 255] but the latent model expects [-1, 1]; rescale the images (e.g. 2 * x / 255 - 1 for 0..255 pixels)
+        """
+        lo, hi = self.value_range
+        x_lo, x_hi = float(x.min()), float(x.max())
+        slack = 1e-3 * (hi - lo)  # rounding of a tanh output or of a rescaling
+        if x_lo < lo - slack or x_hi > hi + slack:
+            raise ValueError(
+                f"{name} has values in [{x_lo:.4g}, {x_hi:.4g}] but the latent model expects "
+                f"[{lo:.4g}, {hi:.4g}]; rescale the images (e.g. 2 * x / 255 - 1 for 0..255 pixels)"
+            )
+        mid = (lo + hi) / 2  # NaN for an unbounded range: no warning then
+        if x.numel() > 1 and (x_lo >= mid or x_hi <= mid):
+            warnings.warn(
+                f"{name} has values in [{x_lo:.4g}, {x_hi:.4g}], only one half of the latent "
+                f"model's range [{lo:.4g}, {hi:.4g}]; were the images scaled for another range?",
+                UserWarning,
+                stacklevel=4,  # the caller of Explainer.attribute
+            )
 
     def check_latent(self, z: Tensor, name: str = "z") -> Tensor:
         """Validate `z: (N, latent_dim)`."""

@@ -56,6 +56,11 @@ class AutoencoderConfig(TrainConfig):
     gp_weight: float = 10.0
 
 
+def _chroma(x: Tensor) -> Tensor:
+    """`(N, C, H, W)` -> each pixel's deviation from its mean over the channels (its colour)."""
+    return x - x.mean(dim=1, keepdim=True)
+
+
 def train_autoencoder(
     images: Tensor,
     config: AutoencoderConfig | None = None,
@@ -65,6 +70,7 @@ def train_autoencoder(
     device: str | torch.device = "cpu",
     test: Tensor | None = None,
     data: dict[str, Any] | None = None,
+    chroma_weight: float = 1.0,
 ) -> LatentModel:
     """Train a DCGAN encoder/decoder pair jointly on the Laplacian-pyramid L1 loss.
 
@@ -82,6 +88,11 @@ def train_autoencoder(
         test: optional held-out images `(M, C, H, W)`; their MSE and Laplacian loss are
             logged every epoch (`test_mse`, `test_laplacian`).
         data: description of the data stored with the weights.
+        chroma_weight: weight of a squared-error loss on each pixel's deviation from its mean
+            over the channels (its colour). The Laplacian loss weighs the low-pass residual,
+            where colour lives, by only `2^(-2 (levels - 1))`, and RGB reconstructions come
+            out nearly gray without this term. Unused for one-channel images; for others it
+            is stored with the weights (`meta["data"]["chroma_weight"]`).
 
     Returns:
         `LatentModel` in eval mode; `meta` holds recipe, config, metrics and history.
@@ -116,7 +127,8 @@ def train_autoencoder(
     loop = TrainingLoop(
         "autoencoder", cfg, (cfg.epochs + cfg.adversarial_epochs) * per_epoch, per_epoch, modules, optimizers,
         out_dir, resume, progress, epoch_steps=per_epoch,
-        data={"n": n, "image_shape": list(shape), **(data or {})},
+        data={"n": n, "image_shape": list(shape), **(data or {}),
+              **({"chroma_weight": chroma_weight} if shape[0] > 1 else {})},
     )
 
     def step() -> dict[str, float]:
@@ -134,6 +146,10 @@ def train_autoencoder(
         recon = lm.reconstruct(x)
         loss = laplacian_loss(recon, x, cfg.levels)
         logs["laplacian"] = loss.item()
+        if x.shape[1] > 1 and chroma_weight > 0:
+            chroma = F.mse_loss(_chroma(recon), _chroma(x))
+            loss = loss + chroma_weight * chroma
+            logs["chroma"] = chroma.item()
         if adversarial:
             adv = -critic(lm.decode(loop.randn(bs, cfg.latent_dim, device=dev))).mean()
             loss = loss + cfg.adversarial_weight * adv

@@ -167,8 +167,50 @@ def _latent_metrics(model: LatentModel, images: Tensor) -> tuple[dict[str, float
     dev = model_device(model)
     with evaluating(model):
         recon = chunked(lambda b: model.reconstruct(b.to(dev)).cpu(), images)
-    return {"reconstruction_mse": F.mse_loss(recon, images).item(),
-            "reconstruction_laplacian": laplacian_loss(recon, images).item()}, recon
+    metrics = {"reconstruction_mse": F.mse_loss(recon, images).item(),
+               "reconstruction_laplacian": laplacian_loss(recon, images).item()}
+    if images.shape[1] > 1:
+        # Per channel, so that a model that loses the colour (and keeps the brightness) shows it.
+        per_channel = ((recon - images) ** 2).mean(dim=(0, 2, 3))
+        metrics.update({f"reconstruction_mse_channel_{c}": float(v) for c, v in enumerate(per_channel)})
+        metrics["colour_spread_inputs"] = colour_spread(images)
+        metrics["colour_spread_reconstructions"] = colour_spread(recon)
+    return metrics, recon
+
+
+def colour_spread(images: Tensor) -> float:
+    """Mean over pixels of the standard deviation across channels: 0 for gray images.
+
+    Args:
+        images: `(N, C, H, W)`.
+
+    Returns:
+        The spread, in the images' units; a reconstruction far below its inputs' spread has
+        lost colour.
+
+    Example:
+        >>> colour_spread(torch.ones(2, 3, 4, 4)), colour_spread(torch.tensor([1.0, -1.0]).view(1, 2, 1, 1))
+        (0.0, 1.0)
+    """
+    return float(images.float().std(dim=1, unbiased=False).mean())
+
+
+def channel_pairs(originals: Tensor, reconstructions: Tensor) -> Tensor:
+    """Each channel of each image as a one-channel image: original, then reconstruction.
+
+    Args:
+        originals: `(K, C, H, W)`.
+        reconstructions: `(K, C, H, W)`.
+
+    Returns:
+        `(C * 2K, 1, H, W)`: per channel one row of K (original, reconstruction) pairs.
+
+    Example:
+        >>> channel_pairs(torch.zeros(2, 3, 4, 4), torch.ones(2, 3, 4, 4)).shape
+        torch.Size([12, 1, 4, 4])
+    """
+    pairs = torch.stack([originals, reconstructions], 1)  # (K, 2, C, H, W)
+    return pairs.permute(2, 0, 1, 3, 4).reshape(-1, 1, *originals.shape[2:])
 
 
 def _head_metrics(model: nn.Module, images: Tensor, labels: Tensor) -> dict[str, float]:
@@ -184,6 +226,8 @@ def _head_metrics(model: nn.Module, images: Tensor, labels: Tensor) -> dict[str,
 #: What each figure shows (the PNGs carry no text; report.md puts these under them).
 CAPTIONS = {
     "reconstructions": "Columns A: held-out originals, columns B: their reconstructions (GVR Fig. 1).",
+    "reconstruction_channels": "One row per channel (red, green, blue for RGB) in gray: pairs of held-out "
+    "original, then its reconstruction; `reconstruction_mse_channel_c` is each row's error.",
     "samples": "Decodings of z ~ N(0, I).",
     "conditional_samples": "Top four rows: z2 = 0 (negative class); bottom four rows: z2 ~ N(0, I) "
     "(positive class), same z1 at the same position.",
@@ -217,7 +261,10 @@ def quality_report(
     What is measured depends on the model:
 
     * `LatentModel` / `ConditionalLatentModel`: held-out reconstruction MSE and Laplacian
-      loss; an originals-vs-reconstructions grid (the GVR paper's Fig. 1).
+      loss; an originals-vs-reconstructions grid (the GVR paper's Fig. 1, in colour for
+      RGB). For images with several channels also the MSE per channel
+      (`reconstruction_mse_channel_c`), the `colour_spread` of inputs and reconstructions
+      and a per-channel originals-vs-reconstructions figure.
     * anything that generates (latent models, a generator from `train_wgan_gp`): a sample
       grid from z ~ N(0, I) (conditional: the top half with z2 = 0, the bottom half with
       z2 ~ N(0, I), same z1 per position); with a `reference_classifier`, the Frechet
@@ -270,6 +317,11 @@ def quality_report(
         k = min(16, len(images_test))
         pairs = torch.stack([images_test[:k], recon[:k]], 1).flatten(0, 1)  # A, B, A, B, ...
         figures["reconstructions"] = save_grid(pairs, out / f"{name}.reconstructions.png", 8, value_range).name
+        if images_test.shape[1] > 1:
+            k = min(8, k)
+            per_channel = channel_pairs(images_test[:k], recon[:k])
+            path = out / f"{name}.reconstruction_channels.png"
+            figures["reconstruction_channels"] = save_grid(per_channel, path, 2 * k, value_range).name
     generates = isinstance(model, LatentModel | nets.DCGANGenerator)
     if generates:
         samples = _samples(model, max(len(images_test), 64), seed)

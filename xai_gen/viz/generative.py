@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from xai_gen._core.labels import class_label
 from xai_gen.viz.overlay import overlay, show_image
 
 if TYPE_CHECKING:  # type hints only: viz must not import the explainer module it draws for
@@ -31,16 +32,16 @@ def _row(exp: Explanation, index: int, needs: str) -> int:
 
 
 def _class_label(exp: Explanation, i: int) -> str:
-    return "output" if exp.targets is None else f"P({int(exp.targets[i])})"
+    return "output" if exp.targets is None else f"P({class_label(exp.targets[i], exp.class_names)})"
 
 
 def _outcome(exp: Explanation, i: int) -> str:
     """`"why 9 rather than 4 - crossed after 12 steps"` (or what is known of it)."""
     parts = []
     if exp.targets is not None:
-        why = f"why {int(exp.targets[i])}"
+        why = f"why {class_label(exp.targets[i], exp.class_names)}"
         if exp.contrasts is not None:
-            why += f" rather than {int(exp.contrasts[i])}"
+            why += f" rather than {class_label(exp.contrasts[i], exp.class_names)}"
         parts.append(why)
     if exp.success is not None and exp.steps is not None:
         verb = "crossed" if bool(exp.success[i]) else "not crossed"

@@ -12,13 +12,14 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from xai_gen._core.labels import class_label
 from xai_gen.viz.colors import to_numpy
 from xai_gen.viz.overlay import overlay, show_image
 
 if TYPE_CHECKING:  # type hints only: viz must not import the explainer module it draws for
     from xai_gen.explainer import Explanation
 
-__all__ = ["frame_strip", "plot_grid"]
+__all__ = ["frame_strip", "plot_grid", "traversal_caption"]
 
 #: Caption under every grid: the sign convention of `xai_gen.viz.colors`.
 LEGEND = (
@@ -28,14 +29,14 @@ LEGEND = (
 
 
 def frame_strip(frames: Tensor | np.ndarray, count: int = 5) -> np.ndarray:
-    """`count` evenly spaced frames of one traversal side by side, each min-max scaled to [0, 1].
+    """`count` evenly spaced frames of one traversal side by side, min-max scaled to [0, 1].
 
     Args:
         frames: `(T, C, H, W)` or `(T, H, W)` frames of one sample.
         count: how many frames to show (first and last always included).
 
     Returns:
-        `(H, count * W)` grayscale strip.
+        `(H, count * W, 3)` colour strip for RGB frames, else an `(H, count * W)` gray strip.
 
     Example:
         >>> frame_strip(np.zeros((11, 1, 4, 4)), count=3).shape
@@ -43,8 +44,9 @@ def frame_strip(frames: Tensor | np.ndarray, count: int = 5) -> np.ndarray:
     """
     arr = to_numpy(frames)
     if arr.ndim == 4:
-        arr = arr.mean(axis=1)
-    if arr.ndim != 3:
+        # RGB frames keep their colour, channels last for imshow; others are averaged to gray.
+        arr = np.moveaxis(arr, 1, -1) if arr.shape[1] == 3 else arr.mean(axis=1)
+    if arr.ndim not in (3, 4):
         raise ValueError(f"frames must have shape (T, C, H, W) or (T, H, W), got {arr.shape}")
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
@@ -52,6 +54,24 @@ def frame_strip(frames: Tensor | np.ndarray, count: int = 5) -> np.ndarray:
     lo, hi = float(arr.min()), float(arr.max())
     scaled = (arr[idx] - lo) / (hi - lo) if hi - lo > 1e-12 else np.full_like(arr[idx], 0.5)
     return np.concatenate(list(scaled), axis=1)
+
+
+def traversal_caption(exp: Explanation, i: int) -> str:
+    """`"p('circle') 0.27 -> 1.00"`: the model's probability of the explained class (named when
+    the explanation knows the class names) in the first and the last frame of row `i`.
+
+    Example:
+        >>> import torch
+        >>> from xai_gen import Explanation
+        >>> x = torch.zeros(1, 1, 2, 2)
+        >>> e = Explanation(x, x, torch.tensor([1]), "t", probabilities=torch.tensor([[0.27, 1.0]]),
+        ...                 class_names=("ring", "circle"))
+        >>> traversal_caption(e, 0)
+        "p('circle') 0.27 -> 1.00"
+    """
+    p = exp.probabilities[i]
+    cls = "" if exp.targets is None else f"({class_label(exp.targets[i], exp.class_names)})"
+    return f"p{cls} {float(p[0]):.2f} -> {float(p[-1]):.2f}"
 
 
 @dataclass(frozen=True)
@@ -90,8 +110,7 @@ def _draw_cell(
         ax.set_xticks([])
         ax.set_yticks([])
         if exp.probabilities is not None:
-            p = exp.probabilities[i]
-            ax.set_xlabel(f"p {float(p[0]):.2f} -> {float(p[-1]):.2f}", fontsize=7)
+            ax.set_xlabel(traversal_caption(exp, i), fontsize=7)
 
 
 def plot_grid(
@@ -147,13 +166,14 @@ def plot_grid(
     fig = Figure(figsize=(cell * sum(widths), cell * rows + 0.9), layout="constrained")
     axes = fig.subplots(rows, len(cols), squeeze=False, gridspec_kw={"width_ratios": widths})
     targets = next((e.targets for e in explanations.values() if e.targets is not None), None)
+    names = next((e.class_names for e in explanations.values() if e.class_names is not None), None)
     for i in range(rows):
         for j, col in enumerate(cols):
             ax = axes[i, j]
             if col.kind == "input":
                 show_image(ax, images[i])
                 if targets is not None:
-                    ax.set_ylabel(f"class {int(targets[i])}", fontsize=7)
+                    ax.set_ylabel(f"class {class_label(targets[i], names)}", fontsize=7)
             else:
                 _draw_cell(ax, col, explanations[col.method], images[i], i, frames)
             if i == 0:

@@ -1,4 +1,4 @@
-"""One attribution map drawn over its grayscale image, on an existing matplotlib Axes."""
+"""One attribution map drawn over its image (in colour for RGB), on an existing matplotlib Axes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from torch import Tensor
 
 from xai_gen.viz.colors import normalize_symmetric, sequential_cmap, signed_cmap, to_numpy
 
-__all__ = ["overlay", "show_image", "to_display_map", "to_gray"]
+__all__ = ["overlay", "show_image", "to_display_image", "to_display_map", "to_gray"]
 
 
 def to_gray(image: Tensor | np.ndarray) -> np.ndarray:
@@ -31,6 +31,31 @@ def to_gray(image: Tensor | np.ndarray) -> np.ndarray:
     if hi - lo < 1e-12:
         return np.full_like(arr, 0.5)
     return (arr - lo) / (hi - lo)
+
+
+def to_display_image(image: Tensor | np.ndarray) -> np.ndarray:
+    """An image as an array in [0, 1] for display, in colour when it has 3 channels.
+
+    Args:
+        image: `(C, H, W)` or `(H, W)`, any value range. Three channels are kept as RGB and
+            min-max scaled together (so their balance, i.e. the colour, is kept); any other
+            channel count is averaged to gray (see `to_gray`).
+
+    Returns:
+        `(H, W, 3)` for an RGB image, else `(H, W)`; float64 in [0, 1].
+
+    Example:
+        >>> rgb = np.zeros((3, 2, 2)); rgb[0] = 1.0
+        >>> to_display_image(rgb)[0, 0].tolist(), to_display_image(np.ones((1, 2, 2))).shape
+        ([1.0, 0.0, 0.0], (2, 2))
+    """
+    arr = to_numpy(image)
+    if arr.ndim != 3 or arr.shape[0] != 3:
+        return to_gray(arr)
+    lo, hi = float(arr.min()), float(arr.max())
+    if hi - lo < 1e-12:
+        return np.full(arr.shape[1:] + (3,), 0.5)
+    return np.moveaxis((arr - lo) / (hi - lo), 0, -1)
 
 
 def to_display_map(
@@ -66,8 +91,9 @@ def to_display_map(
 
 
 def show_image(ax: Axes, image: Tensor | np.ndarray, title: str | None = None) -> AxesImage:
-    """Draw `image` (`(C, H, W)` or `(H, W)`) in grayscale without ticks; returns the AxesImage."""
-    shown = ax.imshow(to_gray(image), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    """Draw `image` (`(C, H, W)` or `(H, W)`) without ticks, in colour if it has 3 channels
+    (else in gray; see `to_display_image`); returns the AxesImage."""
+    shown = ax.imshow(to_display_image(image), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -83,7 +109,7 @@ def overlay(
     alpha: float = 0.9,
     title: str | None = None,
 ) -> AxesImage:
-    """Draw `attribution` over the grayscale `image` on `ax`.
+    """Draw `attribution` over `image` on `ax` (an RGB image is shown in colour).
 
     Signed maps are scaled symmetrically to [-1, 1] by their largest absolute value and drawn
     with `signed_cmap` (purple > 0, orange < 0, transparent at 0); unsigned maps (all >= 0,
@@ -93,7 +119,8 @@ def overlay(
 
     Args:
         ax: the matplotlib Axes to draw on.
-        image: `(C, H, W)` or `(H, W)`, any value range (shown min-max scaled in gray).
+        image: `(C, H, W)` or `(H, W)`, any value range (shown min-max scaled; in colour when
+            C is 3, in gray otherwise).
         attribution: `(C, H, W)` or `(H, W)`.
         signed: None decides from the values; True/False forces the display.
         alpha: opacity of the map's strongest values (the colormaps fade to transparent at 0).
@@ -114,7 +141,7 @@ def overlay(
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     base = show_image(ax, image, title)
     shown, signed = to_display_map(attribution, signed)
-    h, w = base.get_array().shape
+    h, w = base.get_array().shape[:2]
     cmap, vmin = (signed_cmap(), -1.0) if signed else (sequential_cmap(), 0.0)
     # extent maps the attribution grid onto the image grid, whatever its resolution.
     return ax.imshow(
