@@ -270,7 +270,15 @@ def weighted_ridge(
     gram = weighted.transpose(1, 2) @ centred
     gram = gram + alpha * torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
     rhs = weighted.transpose(1, 2) @ (scores - score_mean)[..., None]
-    beta = torch.linalg.solve(gram, rhs)[..., 0]
+    # One thread for the batched solve: torch parallelises the LU factorisations over the batch
+    # and MKL each factorisation again inside, and that nesting spins for minutes on a busy
+    # 2-core machine; the systems are small (superpixels x superpixels).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        beta = torch.linalg.solve(gram, rhs)[..., 0]
+    finally:
+        torch.set_num_threads(threads)
     intercept = score_mean[:, 0] - (feature_mean[:, 0] * beta).sum(dim=1)
     return beta, intercept
 
