@@ -314,6 +314,9 @@ class LatentShift(LatentExplainer):
         head = _latent_head(model, lm)
         chunk = x.shape[0] if x.is_cuda else _CPU_CHUNK
         low, high = lm.value_range
+        # The image-change rule is a fraction of the pixel range; a decoder that declares no
+        # bounded range is measured against the width of the library's [-1, 1] convention.
+        value_span = high - low if math.isfinite(high - low) else 2.0
 
         def evaluate(z: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
             """Images and explained outputs of latents `z (A, D)` of rows `rows (A,)`, in chunks."""
@@ -348,7 +351,7 @@ class LatentShift(LatentExplainer):
                 u = grad / norm.clamp_min(torch.finfo(grad.dtype).tiny)[:, None]
                 found = _search(
                     evaluate, z0, u, x0, score0, float(self.step), float(self.max_lambda), floor, drop,
-                    float(self.max_change), high - low,
+                    float(self.max_change), value_span,
                 )
                 # Frames from the counterfactual (t = 0) to the reconstruction (t = T - 1); only
                 # the ones in between are new.
