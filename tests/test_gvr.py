@@ -203,7 +203,7 @@ def test_regression_algorithm_1_both_directions(direction, cutoff, squeeze):
     if squeeze:  # an (N,) output through the image path
         model = nn.Sequential(REGRESSION.image_classifier, nn.Flatten(0))
     z = torch.tensor([[1.0, 1.0, 0.0], [0.5, 0.5, 0.5]])  # y = 2 and 1.25
-    exp = GVR(REGRESSION.lm, cutoff=cutoff, direction=direction, progress=False).attribute(
+    exp = GVR.paper(REGRESSION.lm, cutoff=cutoff, direction=direction, progress=False).attribute(
         model, REGRESSION.images(z)
     )
     assert exp.targets is None and exp.contrasts is None
@@ -331,7 +331,7 @@ def margin_objective(target: int, contrast: int, kappa: float):
 @pytest.mark.parametrize("kappa", [0.6, 0.9, 0.99])
 def test_margin_stop_fires_at_the_first_step_with_the_contrast_at_kappa(kappa):
     model, h = MIXED.latent_classifier, MIXED.latent_classifier.forward_latent
-    explainer = GVR(MIXED.lm, kappa=kappa, patience=None, progress=False)
+    explainer = GVR(MIXED.lm, kappa=kappa, lr=0.1, patience=None, progress=False)
     exp = explainer.attribute(model, MIXED.images(Z))
     assert exp.success.all() and exp.parts == {"counterfactual", "contrast"}
     p_final = exp.extras["final_probabilities"].gather(1, exp.contrasts[:, None]).squeeze(1)
@@ -393,7 +393,7 @@ def test_consistency_term_enters_the_objective():
     head = xg.LatentClassifier(lm, MIXED.latent_classifier.head)
     z0 = torch.tensor([2.0, 0.5, 0.0])
     x = MIXED.images(2 * z0[None])  # encodes to z0
-    exp = GVR(lm, consistency=5.0, patience=None, progress=False).attribute(head, x)
+    exp = GVR(lm, consistency=5.0, lr=0.1, kappa=0.9, patience=None, progress=False).attribute(head, x)
     z = z0[None].clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=0.1)
     g0 = lm.decode(z0[None]).detach()
@@ -412,7 +412,7 @@ def test_consistency_term_enters_the_objective():
         opt.step()
     assert done and int(exp.steps[0]) == steps and bool(exp.success[0])
     torch.testing.assert_close(exp.extras["latents"][0], z.detach()[0], atol=1e-4, rtol=0)
-    without = GVR(lm, patience=None, progress=False).attribute(head, x)
+    without = GVR(lm, lr=0.1, kappa=0.9, patience=None, progress=False).attribute(head, x)
     assert (exp.extras["latents"] - without.extras["latents"]).abs().max() > 1e-2
 
 

@@ -43,13 +43,16 @@ from xai_gen.latent.model import LatentModel
 __all__ = ["GVR"]
 
 ContrastLike = int | Sequence[int] | Sequence[Sequence[int]] | Tensor | None
-#: `crit(out, cols) -> (objective, done, reached, record)` for a chunk of running rows: `done`
-#: the stop rule fired, `reached` the counterfactual is what was asked for (`done`, and the
-#: named contrast is the argmax where one was named). `cols` holds the `"target"` and
-#: `"contrast"` columns `(A, 1)` (empty for a regression output).
-Criterion = Callable[[Tensor, dict[str, Tensor]], tuple[Tensor, Tensor, Tensor, Tensor]]
-#: A row with `patience` set is given up once its objective has not fallen this far below its
-#: best value for `patience` steps in a row (objective units: probability or log-probability).
+#: `crit(out, cols) -> (objective, done, reached, progress, record)` for a chunk of running
+#: rows: `done` the stop rule fired, `reached` the counterfactual is what was asked for
+#: (`done`, and the named contrast is the argmax where one was named), `progress` the quantity
+#: the stop rule watches, larger = closer (`P(t)`, `-P(m)` or the signed output). `cols` holds
+#: the `"target"` and `"contrast"` columns `(A, 1)` (empty for a regression output).
+Criterion = Callable[[Tensor, dict[str, Tensor]], tuple[Tensor, Tensor, Tensor, Tensor, Tensor]]
+#: A row with `patience` set is given up once the quantity its stop rule watches (a
+#: probability, or a regression output) has not risen this far above its best value for
+#: `patience` steps in a row. The objective is no guide: a log-probability objective keeps
+#: falling while the contrast's probability stays where it is.
 _MIN_IMPROVEMENT = 1e-3
 STOPS = ("margin", "contrast", "target")
 OBJECTIVES = ("log_probability", "probability")
@@ -137,10 +140,10 @@ def _regression_criterion(cutoff: float, direction: str) -> Criterion:
     """Algorithm 1: objective `+y` or `-y`; done once `y` has crossed `cutoff` that way."""
     sign = 1.0 if direction == "decrease" else -1.0
 
-    def crit(out: Tensor, cols: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def crit(out: Tensor, cols: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         y = out.reshape(out.shape[0])
         done = y < cutoff if direction == "decrease" else y > cutoff
-        return sign * y, done, done, y.detach()
+        return sign * y, done, done, -sign * y.detach(), y.detach()
 
     return crit
 
@@ -153,7 +156,7 @@ def _class_criterion(beta: float, stop: str, threshold: float, objective: str, n
     `named` contrast a row has reached its goal only if the contrast is the argmax.
     """
 
-    def crit(out: Tensor, cols: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def crit(out: Tensor, cols: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         p = out.softmax(dim=1)
         target, contrast = cols["target"], cols["contrast"]
         pm = p.gather(1, target).squeeze(1)
@@ -166,12 +169,11 @@ def _class_criterion(beta: float, stop: str, threshold: float, objective: str, n
             value = (logp.gather(1, target) - beta * logp.gather(1, contrast)).squeeze(1)
         wins = p.argmax(dim=1) == contrast.squeeze(1)
         if stop == "target":
-            done = pm < threshold
-        elif stop == "contrast":
-            done = wins
+            done, progress = pm < threshold, -pm
         else:
-            done = wins & (pt >= threshold)
-        return value, done, done & wins if named else done, p.detach()
+            done = wins if stop == "contrast" else wins & (pt >= threshold)
+            progress = pt
+        return value, done, done & wins if named else done, progress.detach(), p.detach()
 
     return crit
 
@@ -282,7 +284,7 @@ class _LatentSearch:
         self.z, self.g0, self.cols = z0.clone(), g0, cols
         self.adam = _RowAdam(z0, lr)
         self.prev_z, self.prev_record = z0, None
-        self.best = torch.full((r,), math.inf, device=device)
+        self.best = torch.full((r,), -math.inf, device=device)
         self.since_best = torch.zeros(r, dtype=torch.long, device=device)
 
     def _evaluate(self, z: Tensor, step: int, last: bool) -> tuple[Tensor, ...]:
@@ -294,7 +296,7 @@ class _LatentSearch:
             # At step 0, z = z0: d and its gradient are exactly 0, so a latent head needs no decode.
             use_d = bool(self.gamma) and step > 0
             image = self.lm.decode(zc) if (use_d or self.image_head or self.consistency) else None
-            objective, done, reached, record = self.crit(self.classify(image, zc), cols)
+            objective, done, reached, progress, record = self.crit(self.classify(image, zc), cols)
             if use_d:
                 # d = <(g(z) - g(z0))^2>, the mean squared pixel change (Algorithm 1, line 3).
                 g0 = self.g0[lo : lo + self.chunk]
@@ -302,21 +304,20 @@ class _LatentSearch:
             if self.consistency:
                 # Codes the encoder maps back to themselves decode to images like the training data.
                 objective = objective + self.consistency * (self.lm.encode(image) - zc).pow(2).mean(1)
-            value = objective.detach()
-            finite = torch.isfinite(value)
+            finite = torch.isfinite(objective.detach())
             stopping = done | ~finite | last
             if not last:
                 # Rows that stop now contribute no gradient (and leave the working set below).
                 torch.where(stopping, objective.new_zeros(()), objective).sum().backward()
-            outs.append((done, reached, finite, stopping, record, value))
+            outs.append((done, reached, finite, stopping, record, progress))
         if len(outs) == 1:
             return outs[0]
         return tuple(torch.cat(t) for t in zip(*outs))
 
-    def _stalled(self, value: Tensor, finite: Tensor) -> Tensor:
-        """Rows whose objective has not improved by `_MIN_IMPROVEMENT` for `patience` steps."""
-        improved = finite & (value < self.best - _MIN_IMPROVEMENT)
-        self.best = torch.where(improved, value, self.best)
+    def _stalled(self, progress: Tensor, finite: Tensor) -> Tensor:
+        """Rows whose stop quantity has not risen by `_MIN_IMPROVEMENT` for `patience` steps."""
+        improved = finite & (progress > self.best + _MIN_IMPROVEMENT)
+        self.best = torch.where(improved, progress, self.best)
         self.since_best = torch.where(improved, 0, self.since_best + 1)
         return self.since_best >= self.patience
 
@@ -324,7 +325,7 @@ class _LatentSearch:
         """Evaluate the working rows at the current latents, retire the finished ones and take
         one Adam step on the rest. Returns False once no row is left."""
         leaf = self.z.requires_grad_(True)
-        done, reached, finite, stopping, record, value = self._evaluate(leaf, step, last)
+        done, reached, finite, stopping, record, progress = self._evaluate(leaf, step, last)
         z, grad = leaf.detach(), leaf.grad
         if self.record is None:
             self.record = torch.zeros((len(self.latents), *record.shape[1:]), dtype=record.dtype, device=z.device)
@@ -332,7 +333,7 @@ class _LatentSearch:
         stalled = torch.zeros_like(done)
         if self.patience is not None:
             # A stalled row's gradient was computed this step but is dropped with the row.
-            stalled = self._stalled(value, finite) & ~stopping
+            stalled = self._stalled(progress, finite) & ~stopping
             stopping = stopping | stalled
         if bool(stopping.any()):  # the one host sync per step
             outcome = (done, reached, finite, stalled)
@@ -424,8 +425,10 @@ class GVR(LatentExplainer):
         consistency: weight of `c = mean((f(g(z)) - z)^2)`, which keeps the code where the
             encoder maps the decoded image back to it (0 = off, the paper). Costs one encoder
             pass per step.
-        patience: give a row up (`success=False`, `extras["stalled"]`) once its objective has
-            not improved by 1e-3 for this many steps (None = never, the paper).
+        patience: give a row up (`success=False`, `extras["stalled"]`) once the probability its
+            stop rule watches (`P(contrast)`; `P(target)` for `stop="target"`; the output for
+            a regression) has not moved the right way by 1e-3 for this many steps (None =
+            never, the paper).
         contrast: classifier only: None (each sample's runner-up on `model(x)`), an int, one
             class per input, or several per input as a list of lists or an `(N, M)` tensor
             ("why 9 rather than 4, rather than 7?"). With several, the result has one row per
@@ -487,7 +490,7 @@ class GVR(LatentExplainer):
     cutoff: float | None = None
     direction: str = "decrease"
     stop: str | None = None
-    kappa: float = 0.9
+    kappa: float = 0.95
     objective: str = "log_probability"
     consistency: float = 0.0
     patience: int | None = 50
@@ -582,7 +585,7 @@ class GVR(LatentExplainer):
             else:
                 # h(z*) is the paper's criterion, but the model on the image g(z*) sees
                 # h(f(g(z*))), which differs wherever f(g(z)) != z: report both.
-                _, _, decoded_reached, decoded = crit(_chunked(model, counterfactuals), cols)
+                _, _, decoded_reached, _, decoded = crit(_chunked(model, counterfactuals), cols)
                 decoded_success = decoded_reached & ~flags["nonfinite"] & ~flags["satisfied_at_start"]
         _warn(flags, head is None)
         take = (lambda t: t[rows]) if rows is not None else (lambda t: t)
