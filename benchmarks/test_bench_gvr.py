@@ -32,7 +32,6 @@ from torch import Tensor
 
 from xai_gen import GVR
 from xai_gen.explainer import Explanation
-from xai_gen.latent import LatentClassifier
 from xai_gen.recipes.bundle import mnist_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,32 +43,32 @@ _BATCHED_MIN_S: dict[str, float] = {}
 @dataclass(frozen=True)
 class GVRSetup:
     gvr: GVR
-    model: LatentClassifier
+    model: torch.nn.Module
     images: Tensor
     targets: Tensor
 
 
-@pytest.fixture(scope="module")
-def setup() -> GVRSetup:
+def _setup(model_name: str, gvr_of: Any) -> GVRSetup:
+    """The bundle's 1,000 held-out digits, the model's predicted classes and a warmed-up GVR."""
     bundle = mnist_bundle(ROOT / "runs" / "mnist", progress=False)
+    model = getattr(bundle, model_name)
     images = bundle.test.images.contiguous()
     with torch.no_grad():
-        # Targets passed explicitly to both variants: neither pays for the predicted-class pass.
-        targets = bundle.latent_classifier(images).argmax(dim=1)
-    gvr = GVR.paper(bundle.latent_model, max_steps=500, progress=False)
-    gvr.attribute(bundle.latent_classifier, images[:2], target=targets[:2])  # warm-up
-    return GVRSetup(gvr, bundle.latent_classifier, images, targets)
+        # Targets passed explicitly to every variant: none pays for the predicted-class pass.
+        targets = model(images).argmax(dim=1)
+    gvr = gvr_of(bundle.latent_model, progress=False)
+    gvr.attribute(model, images[:2], target=targets[:2])  # warm-up
+    return GVRSetup(gvr, model, images, targets)
+
+
+@pytest.fixture(scope="module")
+def setup() -> GVRSetup:
+    return _setup("latent_classifier", GVR.paper)
 
 
 @pytest.fixture(scope="module")
 def image_setup() -> GVRSetup:
-    bundle = mnist_bundle(ROOT / "runs" / "mnist", progress=False)
-    images = bundle.test.images.contiguous()
-    with torch.no_grad():
-        targets = bundle.classifier(images).argmax(dim=1)
-    gvr = GVR(bundle.latent_model, progress=False)
-    gvr.attribute(bundle.classifier, images[:2], target=targets[:2])  # warm-up
-    return GVRSetup(gvr, bundle.classifier, images, targets)
+    return _setup("classifier", GVR)
 
 
 def _summary(exp: Explanation) -> dict[str, Any]:
