@@ -136,7 +136,7 @@ def fig_gvr_mnist(bundles: Bundles) -> None:
 
     bundle = bundles["mnist"]
     nines = bundle.test.images[bundle.test.labels == 9][:6]
-    gvr = xg.GVR(bundle.latent_model, cutoff=0.05, progress=False)  # run on until P(9) < 0.05
+    gvr = xg.GVR(bundle.latent_model, progress=False)  # the defaults: until 4 wins with P(4) >= kappa
     exp = gvr.attribute(bundle.classifier, nines, target=9, contrast=4)
     now = bundle.classifier(exp.counterfactuals).argmax(1).tolist()
     title = f"GVR: why 9 rather than 4? Classified after: {now}"

@@ -17,11 +17,16 @@ from xai_gen import GVR
 CLASSES = world(3 * torch.eye(3))
 # Rows need ~3, ~8, ~13 steps to leave class 0; the last is class 1 (runner-up 0).
 Z = torch.tensor([[1.0, 0.5, 0.0], [2.0, 0.5, 0.0], [3.0, 0.0, 0.5], [0.2, 2.5, 0.0]])
+# Logits mix every coordinate, so log P(m) - log P(t) has a gradient along each one (on
+# CLASSES it has none along the third class's coordinate, where Adam then amplifies rounding).
+MIXED_WEIGHT = torch.tensor([[3.0, 0.5, 1.0], [1.0, 3.0, 0.5], [0.5, 1.0, 3.0]])
+MIXED = world(MIXED_WEIGHT)
 REGRESSION = world(torch.tensor([[1.0, 1.0, 0.5]]))  # y = z0 + z1 + z2 / 2, output (N, 1)
 
 
 def gvr(**kw) -> GVR:
-    return GVR(CLASSES.lm, progress=False, **kw)
+    """The paper's plain Algorithm 2, which `manual_run` re-runs step by step."""
+    return GVR.paper(CLASSES.lm, progress=False, **kw)
 
 
 def manual_run(
@@ -99,12 +104,48 @@ def test_stopped_samples_are_frozen_while_others_run():
 
 
 def test_sample_past_the_cutoff_at_step_zero_gets_zero_steps_and_zero_map():
-    # Sample 0 is class 0; explaining class 1 (P < 0.5 already) needs no step.
-    exp = gvr().attribute(CLASSES.latent_classifier, CLASSES.images(Z[:2]), target=[1, 0], contrast=[2, 1])
-    assert exp.steps.tolist()[0] == 0 and bool(exp.success[0])
+    # Sample 0 is class 0; explaining class 1 (P < 0.5 already) needs no step, and explains nothing.
+    with pytest.warns(UserWarning, match="1 of 2 row"):
+        exp = gvr().attribute(CLASSES.latent_classifier, CLASSES.images(Z[:2]), target=[1, 0], contrast=[2, 1])
+    assert exp.steps.tolist()[0] == 0 and not bool(exp.success[0])
+    assert exp.extras["satisfied_at_start"].tolist() == [True, False]
+    assert not bool(exp.extras["decoded_success"][0])
     assert torch.equal(exp.attributions[0], torch.zeros_like(exp.attributions[0]))
     assert torch.equal(exp.counterfactuals[0], exp.extras["reconstructions"][0])
-    assert int(exp.steps[1]) > 0 and exp.attributions[1].abs().max() > 0
+    assert int(exp.steps[1]) > 0 and exp.attributions[1].abs().max() > 0 and bool(exp.success[1])
+
+
+def _unrepresentable() -> tuple[nn.Module, Tensor]:
+    """An image classifier that also reads a pixel pattern `v` the generator cannot draw, and
+    inputs whose first row carries `v`: the model calls it a 2, its reconstruction a 0."""
+    w = CLASSES.lm.generator[0].weight.detach()  # (16, 3), orthonormal columns
+    v = torch.randn(16, generator=torch.Generator().manual_seed(1))
+    v = v - w @ (w.T @ v)
+    v = v / v.norm()
+    weight = 3 * w.T.clone()
+    weight[2] += 10 * v
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    with torch.no_grad():
+        model[1].weight.copy_(weight)
+        model[1].bias.zero_()
+    x = CLASSES.images(Z[:2]).clone()
+    x[0] += v.view(1, 4, 4)
+    return model.eval(), x
+
+
+@pytest.mark.parametrize("preset", ["paper", "defaults"])
+def test_reconstruction_already_past_the_stop_is_flagged_never_a_success(preset):
+    model, x = _unrepresentable()
+    with torch.no_grad():
+        assert model(x).argmax(1).tolist() == [2, 0]
+        assert model(CLASSES.lm.reconstruct(x)).argmax(1).tolist() == [0, 0]  # g(f(x)) lost v
+    explainer = gvr() if preset == "paper" else GVR(CLASSES.lm, kappa=0.6, progress=False)
+    with pytest.warns(UserWarning, match=r"1 of 2 row\(s\) already satisfy .* reconstruction g\(f\(x\)\)"):
+        exp = explainer.attribute(model, x)
+    assert exp.extras["satisfied_at_start"].tolist() == [True, False]
+    assert exp.success.tolist() == [False, True] and exp.extras["decoded_success"].tolist() == [False, True]
+    assert int(exp.steps[0]) == 0 and int(exp.steps[1]) > 0
+    assert not exp.attributions[0].any()
 
 
 def test_attributions_are_reconstruction_minus_counterfactual():
@@ -162,7 +203,7 @@ def test_regression_algorithm_1_both_directions(direction, cutoff, squeeze):
     if squeeze:  # an (N,) output through the image path
         model = nn.Sequential(REGRESSION.image_classifier, nn.Flatten(0))
     z = torch.tensor([[1.0, 1.0, 0.0], [0.5, 0.5, 0.5]])  # y = 2 and 1.25
-    exp = GVR(REGRESSION.lm, cutoff=cutoff, direction=direction, progress=False).attribute(
+    exp = GVR.paper(REGRESSION.lm, cutoff=cutoff, direction=direction, progress=False).attribute(
         model, REGRESSION.images(z)
     )
     assert exp.targets is None and exp.contrasts is None
@@ -274,3 +315,111 @@ def test_parts_declare_a_requested_contrast():
     assert gvr(max_steps=2).attribute(model, x).parts == {"counterfactual"}
     assert gvr(max_steps=2).attribute(model, x, contrast=2).parts == {"counterfactual", "contrast"}
     assert gvr(max_steps=2, stop="contrast").attribute(model, x).parts == {"counterfactual", "contrast"}
+
+
+def margin_objective(target: int, contrast: int, kappa: float):
+    """The default criterion: log P(m) - log P(t), done once t wins with P(t) >= kappa."""
+
+    def objective(out: Tensor) -> tuple[Tensor, bool]:
+        logp = out.log_softmax(1)[0]
+        p = logp.exp()
+        return logp[target] - logp[contrast], bool(p.argmax() == contrast and p[contrast] >= kappa)
+
+    return objective
+
+
+@pytest.mark.parametrize("kappa", [0.6, 0.9, 0.99])
+def test_margin_stop_fires_at_the_first_step_with_the_contrast_at_kappa(kappa):
+    model, h = MIXED.latent_classifier, MIXED.latent_classifier.forward_latent
+    explainer = GVR(MIXED.lm, kappa=kappa, lr=0.1, patience=None, progress=False)
+    exp = explainer.attribute(model, MIXED.images(Z))
+    assert exp.success.all() and exp.parts == {"counterfactual", "contrast"}
+    p_final = exp.extras["final_probabilities"].gather(1, exp.contrasts[:, None]).squeeze(1)
+    assert (p_final >= kappa).all()
+    for i in range(len(Z)):
+        objective = margin_objective(int(exp.targets[i]), int(exp.contrasts[i]), kappa)
+        steps, z_star, stopped = manual_run(h, MIXED, Z[i], objective)
+        assert stopped and int(exp.steps[i]) == steps > 0
+        torch.testing.assert_close(exp.extras["latents"][i], z_star, atol=1e-4, rtol=0)
+    # One step fewer and no row has reached kappa yet.
+    short = explainer.attribute(model, MIXED.images(Z), max_steps=int(exp.steps.min()) - 1)
+    assert not short.success.any()
+    p_short = short.extras["final_probabilities"].gather(1, short.contrasts[:, None]).squeeze(1)
+    assert (p_short < kappa).all()
+
+
+def test_margin_stop_fires_exactly_at_kappa():
+    # Class 1 wins on z; explaining class 0 rather than 1, P(1) is already p* (float32, as compared).
+    x = CLASSES.images(torch.tensor([[0.0, 1.0, 0.0]]))
+    with torch.no_grad():
+        p_star = CLASSES.latent_classifier(x).softmax(1)[0, 1]
+    at = GVR(CLASSES.lm, kappa=float(p_star), progress=False)
+    with pytest.warns(UserWarning, match="already satisfy"):
+        exp = at.attribute(CLASSES.latent_classifier, x, target=0, contrast=1)
+    assert exp.extras["satisfied_at_start"].tolist() == [True] and int(exp.steps[0]) == 0
+    above = float(torch.nextafter(p_star, torch.tensor(1.0)))
+    exp = at.attribute(CLASSES.latent_classifier, x, target=0, contrast=1, kappa=above)
+    assert not exp.extras["satisfied_at_start"].any() and int(exp.steps[0]) > 0 and exp.success.all()
+
+
+def test_target_stop_with_a_named_contrast_succeeds_only_on_reaching_it():
+    # beta = 0 only pushes P(0) down: the digit leaves class 0 for class 1, not the named 2.
+    x = CLASSES.images(torch.tensor([[2.0, 1.5, 0.0]]))
+    exp = gvr(beta=0.0).attribute(CLASSES.latent_classifier, x, contrast=2)
+    final = exp.extras["final_probabilities"]
+    assert float(final[0, 0]) < 0.5 and int(final.argmax(1)) == 1  # the stop rule fired...
+    assert 0 < int(exp.steps[0]) < 500 and not exp.success.any()  # ...but 2 was never reached
+    assert not exp.extras["satisfied_at_start"].any() and not exp.extras["stalled"].any()
+    unnamed = gvr(beta=0.0).attribute(CLASSES.latent_classifier, x)  # runner-up, not named
+    assert unnamed.success.all() and unnamed.parts == {"counterfactual"}
+
+
+def test_patience_gives_up_a_saturated_row_and_leaves_the_others():
+    # Row 0: P(0) = 1 - 1e-13, so the probability objective has no gradient left; row 1 converts.
+    z = torch.tensor([[10.0, 0.0, 0.0], Z[0].tolist()])
+    exp = gvr(patience=20).attribute(CLASSES.latent_classifier, CLASSES.images(z))
+    assert exp.extras["stalled"].tolist() == [True, False]
+    assert exp.success.tolist() == [False, True] and int(exp.steps[0]) == 20
+    plain = gvr().attribute(CLASSES.latent_classifier, CLASSES.images(z))
+    assert int(plain.steps[0]) == 500 and int(plain.steps[1]) == int(exp.steps[1])
+    torch.testing.assert_close(plain.extras["latents"][1], exp.extras["latents"][1])
+
+
+def test_consistency_term_enters_the_objective():
+    # An encoder that halves the code: f(g(z)) = z / 2, so the term pulls z towards 0.
+    lm = world(MIXED_WEIGHT).lm
+    with torch.no_grad():
+        lm.encoder[1].weight.mul_(0.5)
+    head = xg.LatentClassifier(lm, MIXED.latent_classifier.head)
+    z0 = torch.tensor([2.0, 0.5, 0.0])
+    x = MIXED.images(2 * z0[None])  # encodes to z0
+    exp = GVR(lm, consistency=5.0, lr=0.1, kappa=0.9, patience=None, progress=False).attribute(head, x)
+    z = z0[None].clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=0.1)
+    g0 = lm.decode(z0[None]).detach()
+    objective = margin_objective(0, 1, 0.9)
+    steps = 0
+    while True:
+        value, done = objective(head.forward_latent(z))
+        if done or steps == 500:
+            break
+        steps += 1
+        image = lm.decode(z)
+        consistency = (lm.encode(image) - z).pow(2).mean()
+        loss = value + 0.1 * (image - g0).pow(2).mean() + 5.0 * consistency
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert done and int(exp.steps[0]) == steps and bool(exp.success[0])
+    torch.testing.assert_close(exp.extras["latents"][0], z.detach()[0], atol=1e-4, rtol=0)
+    without = GVR(lm, lr=0.1, kappa=0.9, patience=None, progress=False).attribute(head, x)
+    assert (exp.extras["latents"] - without.extras["latents"]).abs().max() > 1e-2
+
+
+def test_paper_preset_is_the_plain_algorithm():
+    paper = GVR.paper(CLASSES.lm)
+    assert (paper.stop, paper.objective, paper.consistency, paper.patience) == ("target", "probability", 0.0, None)
+    assert (paper.gamma, paper.lr, paper.max_steps, paper.beta, paper.cutoff) == (0.1, 0.1, 500, 1.0, None)
+    assert GVR.paper(CLASSES.lm, max_steps=3).max_steps == 3
+    defaults = GVR(CLASSES.lm)
+    assert (defaults.stop, defaults.objective) == (None, "log_probability")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -43,9 +43,19 @@ from xai_gen.latent.model import LatentModel
 __all__ = ["GVR"]
 
 ContrastLike = int | Sequence[int] | Sequence[Sequence[int]] | Tensor | None
-#: `crit(out, cols) -> (objective, done, record)` for a chunk of running rows; `cols` holds
-#: their `"target"` and `"contrast"` columns `(A, 1)` (empty for a regression output).
-Criterion = Callable[[Tensor, dict[str, Tensor]], tuple[Tensor, Tensor, Tensor]]
+#: `crit(out, cols) -> (objective, done, reached, progress, record)` for a chunk of running
+#: rows: `done` the stop rule fired, `reached` the counterfactual is what was asked for
+#: (`done`, and the named contrast is the argmax where one was named), `progress` the quantity
+#: the stop rule watches, larger = closer (`P(t)`, `-P(m)` or the signed output). `cols` holds
+#: the `"target"` and `"contrast"` columns `(A, 1)` (empty for a regression output).
+Criterion = Callable[[Tensor, dict[str, Tensor]], tuple[Tensor, Tensor, Tensor, Tensor, Tensor]]
+#: A row with `patience` set is given up once the quantity its stop rule watches (a
+#: probability, or a regression output) has not risen this far above its best value for
+#: `patience` steps in a row. The objective is no guide: a log-probability objective keeps
+#: falling while the contrast's probability stays where it is.
+_MIN_IMPROVEMENT = 1e-3
+STOPS = ("margin", "contrast", "target")
+OBJECTIVES = ("log_probability", "probability")
 
 
 def _as_index_tensor(value: Any, name: str) -> Tensor:
@@ -130,24 +140,40 @@ def _regression_criterion(cutoff: float, direction: str) -> Criterion:
     """Algorithm 1: objective `+y` or `-y`; done once `y` has crossed `cutoff` that way."""
     sign = 1.0 if direction == "decrease" else -1.0
 
-    def crit(out: Tensor, cols: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    def crit(out: Tensor, cols: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         y = out.reshape(out.shape[0])
         done = y < cutoff if direction == "decrease" else y > cutoff
-        return sign * y, done, y.detach()
+        return sign * y, done, done, -sign * y.detach(), y.detach()
 
     return crit
 
 
-def _class_criterion(beta: float, cutoff: float, stop: str) -> Criterion:
-    """Algorithm 2 (as the text states it): `P(m) - beta*P(t)`, done at `P(m) < cutoff` or argmax t."""
+def _class_criterion(beta: float, stop: str, threshold: float, objective: str, named: bool) -> Criterion:
+    """Algorithm 2 (as the text states it) on probabilities or log-probabilities, with a stop rule.
 
-    def crit(out: Tensor, cols: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    `stop="target"`: done at `P(m) < threshold`; `"contrast"`: done once the contrast is the
+    argmax; `"margin"`: done once the contrast is the argmax with `P(t) >= threshold`. With a
+    `named` contrast a row has reached its goal only if the contrast is the argmax.
+    """
+
+    def crit(out: Tensor, cols: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         p = out.softmax(dim=1)
         target, contrast = cols["target"], cols["contrast"]
         pm = p.gather(1, target).squeeze(1)
         pt = p.gather(1, contrast).squeeze(1)
-        done = pm < cutoff if stop == "target" else p.argmax(dim=1) == contrast.squeeze(1)
-        return pm - beta * pt, done, p.detach()
+        if objective == "probability":
+            value = pm - beta * pt
+        else:
+            # log P(m) - beta log P(t): its gradient does not vanish where the softmax saturates.
+            logp = out.log_softmax(dim=1)
+            value = (logp.gather(1, target) - beta * logp.gather(1, contrast)).squeeze(1)
+        wins = p.argmax(dim=1) == contrast.squeeze(1)
+        if stop == "target":
+            done, progress = pm < threshold, -pm
+        else:
+            done = wins if stop == "contrast" else wins & (pt >= threshold)
+            progress = pt
+        return value, done, done & wins if named else done, progress.detach(), p.detach()
 
     return crit
 
@@ -222,11 +248,11 @@ class _RowAdam:
 class _LatentSearch:
     """One batched GVR optimisation.
 
-    The working set holds only the rows still running (their latents, Adam moments, `g(z0)`
-    and class columns), so stopped rows are neither decoded, classified nor updated, and a
-    step costs no indexing unless some row stopped in it. A row's result is written once,
-    when it stops: the latent, record (softmax or output), step count and success at its
-    last finite evaluation.
+    The working set holds only the rows still running (their latents, Adam moments, `g(z0)`,
+    class columns and patience counters), so stopped rows are neither decoded, classified nor
+    updated, and a step costs no indexing unless some row stopped in it. A row's result is
+    written once, when it stops: the latent, record (softmax or output), step count and
+    outcome at its last finite evaluation.
     """
 
     def __init__(
@@ -238,25 +264,30 @@ class _LatentSearch:
         g0: Tensor,
         crit: Criterion,
         cols: dict[str, Tensor],
-        gamma: float,
+        weights: tuple[float, float],
         lr: float,
+        patience: int | None,
     ) -> None:
         r, device = z0.shape[0], z0.device
-        self.lm, self.classify, self.image_head, self.crit, self.gamma = lm, classify, image_head, crit, gamma
+        self.lm, self.classify, self.image_head, self.crit = lm, classify, image_head, crit
+        self.gamma, self.consistency = weights
+        self.patience = patience
         self.chunk = r if z0.is_cuda else _CPU_CHUNK
         # Results, one row per sample.
         self.latents = z0.clone()
         self.steps = torch.zeros(r, dtype=torch.long, device=device)
-        self.success = torch.zeros(r, dtype=torch.bool, device=device)
-        self.nonfinite = torch.zeros(r, dtype=torch.bool, device=device)
+        flags = ("success", "nonfinite", "satisfied_at_start", "stalled")
+        self.flags = {name: torch.zeros(r, dtype=torch.bool, device=device) for name in flags}
         self.record: Tensor | None = None
         # Working set: the rows still running.
         self.rows = torch.arange(r, device=device)
         self.z, self.g0, self.cols = z0.clone(), g0, cols
         self.adam = _RowAdam(z0, lr)
         self.prev_z, self.prev_record = z0, None
+        self.best = torch.full((r,), -math.inf, device=device)
+        self.since_best = torch.zeros(r, dtype=torch.long, device=device)
 
-    def _evaluate(self, z: Tensor, step: int, last: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _evaluate(self, z: Tensor, step: int, last: bool) -> tuple[Tensor, ...]:
         """Objective of every working row, in chunks; backward of the rows that go on."""
         outs = []
         for lo in range(0, z.shape[0], self.chunk):
@@ -264,55 +295,76 @@ class _LatentSearch:
             cols = {k: v[lo : lo + self.chunk] for k, v in self.cols.items()}
             # At step 0, z = z0: d and its gradient are exactly 0, so a latent head needs no decode.
             use_d = bool(self.gamma) and step > 0
-            image = self.lm.decode(zc) if (use_d or self.image_head) else None
-            objective, done, record = self.crit(self.classify(image, zc), cols)
+            image = self.lm.decode(zc) if (use_d or self.image_head or self.consistency) else None
+            objective, done, reached, progress, record = self.crit(self.classify(image, zc), cols)
             if use_d:
                 # d = <(g(z) - g(z0))^2>, the mean squared pixel change (Algorithm 1, line 3).
                 g0 = self.g0[lo : lo + self.chunk]
                 objective = objective + self.gamma * (image - g0).pow(2).flatten(1).mean(1)
+            if self.consistency:
+                # Codes the encoder maps back to themselves decode to images like the training data.
+                objective = objective + self.consistency * (self.lm.encode(image) - zc).pow(2).mean(1)
             finite = torch.isfinite(objective.detach())
             stopping = done | ~finite | last
             if not last:
                 # Rows that stop now contribute no gradient (and leave the working set below).
                 torch.where(stopping, objective.new_zeros(()), objective).sum().backward()
-            outs.append((done, finite, stopping, record))
+            outs.append((done, reached, finite, stopping, record, progress))
         if len(outs) == 1:
             return outs[0]
-        done, finite, stopping, record = (torch.cat(t) for t in zip(*outs))
-        return done, finite, stopping, record
+        return tuple(torch.cat(t) for t in zip(*outs))
+
+    def _stalled(self, progress: Tensor, finite: Tensor) -> Tensor:
+        """Rows whose stop quantity has not risen by `_MIN_IMPROVEMENT` for `patience` steps."""
+        improved = finite & (progress > self.best + _MIN_IMPROVEMENT)
+        self.best = torch.where(improved, progress, self.best)
+        self.since_best = torch.where(improved, 0, self.since_best + 1)
+        return self.since_best >= self.patience
 
     def step(self, step: int, last: bool) -> bool:
         """Evaluate the working rows at the current latents, retire the finished ones and take
         one Adam step on the rest. Returns False once no row is left."""
         leaf = self.z.requires_grad_(True)
-        done, finite, stopping, record = self._evaluate(leaf, step, last)
+        done, reached, finite, stopping, record, progress = self._evaluate(leaf, step, last)
         z, grad = leaf.detach(), leaf.grad
         if self.record is None:
             self.record = torch.zeros((len(self.latents), *record.shape[1:]), dtype=record.dtype, device=z.device)
             self.prev_record = torch.zeros_like(record)
+        stalled = torch.zeros_like(done)
+        if self.patience is not None:
+            # A stalled row's gradient was computed this step but is dropped with the row.
+            stalled = self._stalled(progress, finite) & ~stopping
+            stopping = stopping | stalled
         if bool(stopping.any()):  # the one host sync per step
-            self._retire(stopping.nonzero().squeeze(1), z, done, finite, record, step)
+            outcome = (done, reached, finite, stalled)
+            self._retire(stopping.nonzero().squeeze(1), z, outcome, record, step)
             keep = (~stopping).nonzero().squeeze(1)
             if keep.numel() == 0:
                 return False
             z, grad, record = z[keep], grad[keep], record[keep]
             self.rows, self.g0, self.prev_z = self.rows[keep], self.g0[keep], self.prev_z[keep]
             self.prev_record = self.prev_record[keep]
+            self.best, self.since_best = self.best[keep], self.since_best[keep]
             self.cols = {k: v[keep] for k, v in self.cols.items()}
             self.adam.keep(keep)
         self.prev_z, self.prev_record = z, record
         self.z = self.adam.step(z, grad)
         return True
 
-    def _retire(self, idx: Tensor, z: Tensor, done: Tensor, finite: Tensor, record: Tensor, step: int) -> None:
+    def _retire(self, idx: Tensor, z: Tensor, outcome: tuple[Tensor, ...], record: Tensor, step: int) -> None:
         """Write the results of working rows `idx`; a non-finite row gets its previous step's."""
-        rows, ok = self.rows[idx], finite[idx]
-        self.latents[rows] = torch.where(ok[:, None], z[idx], self.prev_z[idx])
+        done, reached, finite, stalled = (t[idx] for t in outcome)
+        rows = self.rows[idx]
+        self.latents[rows] = torch.where(finite[:, None], z[idx], self.prev_z[idx])
         shape = (-1, *([1] * (record.dim() - 1)))
-        self.record[rows] = torch.where(ok.view(shape), record[idx], self.prev_record[idx])
-        self.steps[rows] = torch.where(ok, step, max(step - 1, 0))
-        self.success[rows] = done[idx] & ok
-        self.nonfinite[rows] = ~ok
+        self.record[rows] = torch.where(finite.view(shape), record[idx], self.prev_record[idx])
+        self.steps[rows] = torch.where(finite, step, max(step - 1, 0))
+        # Done at step 0: the reconstruction already satisfied the criterion, nothing was explained.
+        start = done & finite if step == 0 else torch.zeros_like(done)
+        self.flags["satisfied_at_start"][rows] = start
+        self.flags["success"][rows] = reached & finite & ~start
+        self.flags["nonfinite"][rows] = ~finite
+        self.flags["stalled"][rows] = stalled
 
 
 def _optimise(run: _LatentSearch, max_steps: int, progress: bool) -> _LatentSearch:
@@ -328,32 +380,55 @@ def _optimise(run: _LatentSearch, max_steps: int, progress: bool) -> _LatentSear
 
 @register_explainer("gvr")
 class GVR(LatentExplainer):
-    """Generative Visual Rationale: the pixel change that moves the prediction across a cutoff.
+    """Generative Visual Rationale: the pixel change that moves the prediction to the contrast.
 
     Algorithm 1 (a regression output `(N,)`/`(N, 1)`, `target=None`): from `z0 = f(x)`,
     Adam on `y + gamma*d` (or `-y + gamma*d` with `direction="increase"`), where `y = h(z)`
     and `d = mean((g(z) - g(z0))^2)`, until `y` has crossed `cutoff` in that direction or
     `max_steps` is reached. Algorithm 2 (logits `(N, K)`): Adam on
-    `P(target|z) - beta*P(contrast|z) + gamma*d` until `P(target|z) < cutoff` (or, with
-    `stop="contrast"`, until the contrast is the argmax). The module docstring says where and
-    why this departs from the paper's pseudo-code (the boxes contradict the text).
+    `S(target|z) - beta*S(contrast|z) + gamma*d (+ consistency*c)`, with `S` the
+    log-probability (default) or the probability (the paper), until the stop rule fires:
+    by default the contrast has won with `P(contrast|z) >= kappa`. The module docstring says
+    where and why this departs from the paper's pseudo-code; `GVR.paper(latent_model)` runs
+    the paper's plain Algorithm 1 / 2.
 
     `h` is `model.forward_latent(z)` when the model has one (a `LatentClassifier`: no
     encoder in the loop), else `model(latent_model.decode(z))`. The whole batch is one
-    optimisation; a sample stops on its own and is frozen from then on. A sample already past
-    the cutoff at `z0` takes zero steps and gets a zero map.
+    optimisation; a sample stops on its own and is frozen from then on.
+
+    **Success** means the counterfactual is what was asked for, reached by moving: the stop
+    rule fired after at least one step, and, when a contrast is named (`contrast=` given, or
+    `stop="margin"`/`"contrast"`, which aim at the runner-up by default), the model's argmax
+    on the counterfactual is that contrast. With `stop="target"` and no contrast named,
+    success means the prediction left the target (`P(target) < cutoff`). A row whose
+    reconstruction `g(f(x))` (latent head: `f(x)`) already satisfies the stop rule takes no
+    step, keeps a zero map, is flagged in `extras["satisfied_at_start"]` with a warning and
+    is never a success: the latent model does not represent that input the way the model
+    sees it (or the model does not predict `target` on it).
 
     Args:
         latent_model: the `LatentModel` providing `f` (encoder) and `g` (generator).
         gamma: weight of the image-similarity penalty `d` (paper: 0.1).
         lr: Adam learning rate (paper text: 0.1; the box says 0.01).
         max_steps: most Adam steps per sample (paper: 500 for MNIST, 5000 for X-rays).
-        beta: weight of the contrast-class probability (Algorithm 2).
-        cutoff: `rho`. Classifier: the probability of `target` to fall below (default 0.5).
-            Regression: the decision threshold on the output; required.
+        beta: weight of the contrast-class term (Algorithm 2).
+        cutoff: `rho`. Classifier with `stop="target"`: the probability of `target` to fall
+            below (default 0.5). Regression: the decision threshold on the output; required.
         direction: regression only: `"decrease"` (default) or `"increase"` the output.
-        stop: classifier only: `"target"` (stop at `P(target) < cutoff`) or `"contrast"` (stop
-            when the contrast class is the argmax).
+        stop: classifier only: `"margin"` (default: stop once the contrast is the argmax with
+            `P(contrast) >= kappa`), `"contrast"` (once it is the argmax) or `"target"` (once
+            `P(target) < cutoff`: the paper's). None: `"margin"` for a classifier; a
+            regression output has the one rule of `cutoff`.
+        kappa: the probability the contrast must reach with `stop="margin"`, in (0, 1].
+        objective: classifier only: `"log_probability"` (default, `log P(m) - beta log P(t)`)
+            or `"probability"` (`P(m) - beta P(t)`, the paper's).
+        consistency: weight of `c = mean((f(g(z)) - z)^2)`, which keeps the code where the
+            encoder maps the decoded image back to it (0 = off, the paper). Costs one encoder
+            pass per step.
+        patience: give a row up (`success=False`, `extras["stalled"]`) once the probability its
+            stop rule watches (`P(contrast)`; `P(target)` for `stop="target"`; the output for
+            a regression) has not moved the right way by 1e-3 for this many steps (None =
+            never, the paper).
         contrast: classifier only: None (each sample's runner-up on `model(x)`), an int, one
             class per input, or several per input as a list of lists or an `(N, M)` tensor
             ("why 9 rather than 4, rather than 7?"). With several, the result has one row per
@@ -367,21 +442,21 @@ class GVR(LatentExplainer):
       counterfactual. Positive = intensity the image has and the counterfactual lost, i.e.
       evidence *for* the explained class (drawn purple, "density added", as in the paper's
       Fig. 4); negative = what the counterfactual had to add (orange).
-    * `counterfactuals (R, C, H, W)`: `g(z*)`; `success (R,)` bool: the stop criterion fired;
-      `steps (R,)` long: Adam steps taken; `contrasts (R,)` long (None for regression).
-    * `parts`: `{"counterfactual"}`, plus `"contrast"` when `contrast` or `stop="contrast"`
-      asked for a class to reach (then a counterfactual is valid only as that class).
+    * `counterfactuals (R, C, H, W)`: `g(z*)`; `success (R,)` bool (above); `steps (R,)`
+      long: Adam steps taken; `contrasts (R,)` long (None for regression).
+    * `parts`: `{"counterfactual"}`, plus `"contrast"` when a contrast is named (then a
+      counterfactual is valid only as that class).
     * `extras`: `"reconstructions"` `g(z0)`, `"final_probabilities"` the final softmax `(R, K)`
       (or final outputs `(R,)` for regression) of `h(z*)` (not the `probabilities` field, which
-      is a traversal curve), `"latents"` `z*` and `"latents_start"`
-      `z0` `(R, latent_dim)`, `"nonfinite"` `(R,)` bool: the optimisation produced NaN/inf, the
-      sample was frozen at its last finite latent with `success=False` (and a warning);
+      is a traversal curve), `"latents"` `z*` and `"latents_start"` `z0` `(R, latent_dim)`;
+      `(R,)` bool flags: `"satisfied_at_start"` (above), `"stalled"` (given up by
+      `patience`), `"nonfinite"` (the optimisation produced NaN/inf, the sample was frozen at
+      its last finite latent with `success=False`, and a warning);
       `"decoded_probabilities"` and `"decoded_success"`: the same for the model run on the
       counterfactual *image* `g(z*)`. For an image classifier they equal `final_probabilities`
       and `success`; for a `LatentClassifier`, whose criterion is evaluated on codes as in the
       paper, the image is re-encoded, `h(f(g(z*)))`, and a latent-space success need not
-      survive the round trip (with a fast MNIST autoencoder most do not: see
-      `benchmarks/gvr_mnist_repro.py`).
+      survive the round trip (see `benchmarks/gvr_mnist_repro.py`).
 
     Raises:
         ValueError: images the latent model does not accept, a regression output without
@@ -402,6 +477,8 @@ class GVR(LatentExplainer):
         (torch.Size([6, 1, 28, 28]), [1, 2, 1, 2, 1, 2])
         >>> torch.allclose(exp.attributions, exp.extras["reconstructions"] - exp.counterfactuals)
         True
+        >>> GVR.paper(lm).stop, GVR.paper(lm).objective
+        ('target', 'probability')
     """
 
     provides = frozenset({"counterfactual"})
@@ -412,13 +489,22 @@ class GVR(LatentExplainer):
     beta: float = 1.0
     cutoff: float | None = None
     direction: str = "decrease"
-    stop: str = "target"
+    stop: str | None = None
+    kappa: float = 0.95
+    objective: str = "log_probability"
+    consistency: float = 0.0
+    patience: int | None = 50
     contrast: ContrastLike = None
     progress: bool = True
 
+    #: The settings of the paper's plain Algorithm 1 / 2 where the defaults differ (`GVR.paper`).
+    PAPER: ClassVar[dict[str, Any]] = {
+        "stop": "target", "objective": "probability", "consistency": 0.0, "patience": None,
+    }
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name, value in (("gamma", self.gamma), ("beta", self.beta)):
+        for name, value in (("gamma", self.gamma), ("beta", self.beta), ("consistency", self.consistency)):
             if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         lr = self.lr
@@ -427,10 +513,32 @@ class GVR(LatentExplainer):
         steps = self.max_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"max_steps must be an int >= 0, got {steps!r}")
+        patience = self.patience
+        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"patience must be None or an int >= 1, got {patience!r}")
+        kappa = self.kappa
+        if isinstance(kappa, bool) or not isinstance(kappa, int | float) or not 0 < kappa <= 1:
+            raise ValueError(f"kappa must be a probability in (0, 1], got {kappa!r}")
         if self.direction not in ("decrease", "increase"):
             raise ValueError(f"direction must be 'decrease' or 'increase', got {self.direction!r}")
-        if self.stop not in ("target", "contrast"):
-            raise ValueError(f"stop must be 'target' or 'contrast', got {self.stop!r}")
+        if self.stop is not None and self.stop not in STOPS:
+            raise ValueError(f"stop must be None or one of {STOPS}, got {self.stop!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+
+    @classmethod
+    def paper(cls, latent_model: LatentModel, **settings: Any) -> GVR:
+        """The paper's plain Algorithm 1 / 2 (as its text states it): probabilities, stop at
+        `P(target) < cutoff`, no consistency term, no early give-up.
+
+        Args:
+            latent_model: the `LatentModel`.
+            **settings: any other `GVR` setting (these win over the paper's).
+
+        Returns:
+            A `GVR` with `GVR.PAPER` applied.
+        """
+        return cls(latent_model, **{**cls.PAPER, **settings})
 
     @classmethod
     def example_settings(cls, regression: bool = False) -> dict[str, Any]:
@@ -466,25 +574,20 @@ class GVR(LatentExplainer):
             def classify(image: Tensor | None, z: Tensor) -> Tensor:
                 return head(z) if head is not None else model(image)
 
-            run = _LatentSearch(lm, classify, head is None, z0, g0, crit, cols, float(self.gamma), float(self.lr))
+            weights = (float(self.gamma), float(self.consistency))
+            run = _LatentSearch(lm, classify, head is None, z0, g0, crit, cols, weights, float(self.lr), self.patience)
             with torch.enable_grad():
                 res = _optimise(run, self.max_steps, self.progress)
+            flags = res.flags
             counterfactuals = _chunked(lm.decode, res.latents)
             if head is None:  # the criterion was evaluated on the decoded image already
-                decoded, decoded_success = res.record, res.success
+                decoded, decoded_success = res.record, flags["success"]
             else:
                 # h(z*) is the paper's criterion, but the model on the image g(z*) sees
                 # h(f(g(z*))), which differs wherever f(g(z)) != z: report both.
-                _, decoded_done, decoded = crit(_chunked(model, counterfactuals), cols)
-                decoded_success = decoded_done & ~res.nonfinite
-        if res.nonfinite.any():
-            bad = res.nonfinite.nonzero().squeeze(1).tolist()
-            warnings.warn(
-                f"GVR: the optimisation produced NaN/inf for row(s) {bad}; they are frozen at "
-                "their last finite latent and reported with success=False",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+                _, _, decoded_reached, _, decoded = crit(_chunked(model, counterfactuals), cols)
+                decoded_success = decoded_reached & ~flags["nonfinite"] & ~flags["satisfied_at_start"]
+        _warn(flags, head is None)
         take = (lambda t: t[rows]) if rows is not None else (lambda t: t)
         return Explanation(
             attributions=(g0 - counterfactuals).to(x.dtype),
@@ -492,7 +595,7 @@ class GVR(LatentExplainer):
             targets=take(target) if target is not None else None,
             method=self.name,
             counterfactuals=counterfactuals.to(x.dtype),
-            success=res.success,
+            success=flags["success"],
             steps=res.steps,
             contrasts=contrasts,
             # Asked for a class to reach: validity then means reaching it.
@@ -502,7 +605,9 @@ class GVR(LatentExplainer):
                 "final_probabilities": res.record,
                 "latents": res.latents,
                 "latents_start": z0,
-                "nonfinite": res.nonfinite,
+                "satisfied_at_start": flags["satisfied_at_start"],
+                "stalled": flags["stalled"],
+                "nonfinite": flags["nonfinite"],
                 "decoded_probabilities": decoded,
                 "decoded_success": decoded_success,
             },
@@ -510,7 +615,8 @@ class GVR(LatentExplainer):
 
     @property
     def _contrastive(self) -> bool:
-        return self.contrast is not None or self.stop == "contrast"
+        """A contrast is named: given, or aimed at by the stop rule (the runner-up by default)."""
+        return self.contrast is not None or self.stop != "target"
 
     def _regression_setup(self) -> tuple[Criterion, dict[str, Tensor], None, None]:
         cutoff = self.cutoff
@@ -523,8 +629,11 @@ class GVR(LatentExplainer):
             raise ValueError(f"cutoff must be a finite number, got {cutoff!r}")
         if self.contrast is not None:
             raise ValueError("contrast applies to a classifier (N, K) output; this model has one output")
-        if self.stop != "target":
-            raise ValueError("stop='contrast' applies to a classifier (N, K) output; this model has one output")
+        if self.stop not in (None, "target"):
+            raise ValueError(
+                f"stop={self.stop!r} applies to a classifier (N, K) output; this model has one output, "
+                "whose one stop rule is crossing cutoff (stop=None or 'target')"
+            )
         return _regression_criterion(float(cutoff), self.direction), {}, None, None
 
     def _class_setup(self, target: Tensor, probs: Tensor) -> tuple[Criterion, dict[str, Tensor], Tensor, Tensor]:
@@ -533,9 +642,35 @@ class GVR(LatentExplainer):
                 "direction applies to a regression output; for a classifier the probability of "
                 "target is always decreased (choose target and contrast instead)"
             )
+        stop = self.stop or "margin"
         cutoff = 0.5 if self.cutoff is None else self.cutoff
         if isinstance(cutoff, bool) or not isinstance(cutoff, int | float) or not 0 < cutoff <= 1:
             raise ValueError(f"cutoff must be a probability in (0, 1] for a classifier, got {cutoff!r}")
         rows, contrasts = _resolve_contrast(self.contrast, target, probs)
         cols = {"target": target[rows][:, None], "contrast": contrasts[:, None]}
-        return _class_criterion(float(self.beta), float(cutoff), self.stop), cols, rows, contrasts
+        threshold = float(self.kappa if stop == "margin" else cutoff)
+        crit = _class_criterion(float(self.beta), stop, threshold, self.objective, self._contrastive)
+        return crit, cols, rows, contrasts
+
+
+def _warn(flags: dict[str, Tensor], image_head: bool) -> None:
+    """Say which rows were not explained, and why."""
+    if flags["nonfinite"].any():
+        bad = flags["nonfinite"].nonzero().squeeze(1).tolist()
+        warnings.warn(
+            f"GVR: the optimisation produced NaN/inf for row(s) {bad}; they are frozen at "
+            "their last finite latent and reported with success=False",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    start = flags["satisfied_at_start"]
+    if start.any():
+        where = "the reconstruction g(f(x))" if image_head else "the code f(x)"
+        warnings.warn(
+            f"GVR: {int(start.sum())} of {len(start)} row(s) already satisfy the stop rule at {where}, "
+            "before any step: the latent model does not represent these inputs the way the model "
+            "sees them (or the model does not predict target on them). They keep a zero map, are "
+            "flagged in extras['satisfied_at_start'] and are not counted as successes",
+            UserWarning,
+            stacklevel=4,
+        )

@@ -36,15 +36,30 @@ def _class_label(exp: Explanation, i: int) -> str:
 
 
 def _outcome(exp: Explanation, i: int) -> str:
-    """`"why 9 rather than 4 - crossed after 12 steps"` (or what is known of it)."""
+    """`"why 9 rather than 4 - reached 4 after 12 steps"` (or what is known of it).
+
+    The verb says what `success` means for the row: with a requested contrast (part
+    `"contrast"`) the counterfactual *reached* it; otherwise the prediction *left* the
+    explained class (a regression output: crossed the cutoff). A row flagged in
+    `extras["satisfied_at_start"]` was never moved: its reconstruction already met the stop.
+    """
     parts = []
     if exp.targets is not None:
         why = f"why {class_label(exp.targets[i], exp.class_names)}"
         if exp.contrasts is not None:
             why += f" rather than {class_label(exp.contrasts[i], exp.class_names)}"
         parts.append(why)
-    if exp.success is not None and exp.steps is not None:
-        verb = "crossed" if bool(exp.success[i]) else "not crossed"
+    start = exp.extras.get("satisfied_at_start")
+    if start is not None and bool(start[i]):
+        parts.append("not explained: g(z0) already met the stop")
+    elif exp.success is not None and exp.steps is not None:
+        if exp.targets is None:
+            goal = "crossed the cutoff"
+        elif "contrast" in exp.parts and exp.contrasts is not None:
+            goal = f"reached {int(exp.contrasts[i])}"
+        else:
+            goal = f"left {int(exp.targets[i])}"
+        verb = goal if bool(exp.success[i]) else f"not {goal}"
         parts.append(f"{verb} after {int(exp.steps[i])} steps")
     return " - ".join(parts) or exp.method
 

@@ -103,7 +103,11 @@ def _draw_cell(
         overlay(ax, image, exp.attributions[i])
     elif col.kind == "counterfactual":
         show_image(ax, exp.counterfactuals[i])
-        if exp.success is not None and not bool(exp.success[i]):
+        start = exp.extras.get("satisfied_at_start")
+        if start is not None and bool(start[i]):
+            # The reconstruction already met the stop: nothing was moved, nothing explained.
+            ax.set_xlabel("g(z0) already past", fontsize=7, color="tab:red")
+        elif exp.success is not None and not bool(exp.success[i]):
             ax.set_xlabel("not converted", fontsize=7, color="tab:red")
     else:
         ax.imshow(frame_strip(exp.frames[i], frames), cmap="gray", vmin=0.0, vmax=1.0)
@@ -124,7 +128,8 @@ def plot_grid(
     """Rows = images, columns = the input, then one overlay per method (the papers' Figs. 5-7).
 
     A method whose explanation has `counterfactuals` (GVR) gets a second column with the
-    counterfactual image (labelled "not converted" where `success` is False); one with
+    counterfactual image (labelled "not converted" where `success` is False, "g(z0) already past"
+    where `extras["satisfied_at_start"]` flags a row that was never moved); one with
     `frames` (latent traversal) gets a frame strip of `frames` evenly spaced frames, with the
     classifier probability of the first and last frame.
 
