@@ -226,7 +226,8 @@ def test_sigkill_mid_job_then_resume_gives_the_uninterrupted_shards(tmp_path):
 
 @pytest.mark.ray
 def test_ray_with_two_workers_writes_the_same_shards(tmp_path):
-    pytest.importorskip("ray.data")
+    import ray.data  # noqa: F401 - the test command installs the ray extra: a missing one fails here
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each Ray actor of one CPU
     try:
