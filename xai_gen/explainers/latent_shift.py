@@ -51,8 +51,7 @@ from torch import Tensor
 
 from xai_gen._core.state import preserved
 from xai_gen.explainer import Explanation, register_explainer
-from xai_gen.explainers._latent import LatentExplainer
-from xai_gen.explainers.gvr import _CPU_CHUNK, _chunked, _latent_head
+from xai_gen.explainers._latent import _CPU_CHUNK, LatentExplainer, _chunked, _latent_head
 from xai_gen.explainers.latent_traversal import _score_frames
 from xai_gen.metrics.traversal import traversal_monotonicity
 
