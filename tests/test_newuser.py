@@ -185,6 +185,10 @@ def test_inputs_outside_the_latent_models_range_raise_or_warn() -> None:
     with pytest.warns(UserWarning, match=r"only one half of the latent model's range \[-1, 1\]"):
         lm.check_value_range(torch.tensor([0.0, 0.5, 0.25, 1.0]).view(1, 1, 2, 2))
     lm.check_value_range(torch.tensor([-1.0, 0.5, 0.25, 1.0]).view(1, 1, 2, 2))  # silent
+    # max-sensitivity's perturbations step a little outside the range: accepted, not an error
+    lm.check_value_range(torch.tensor([-1.02, 0.5, 0.25, 1.02]).view(1, 1, 2, 2))
+    with pytest.raises(ValueError, match=r"expects \[-1, 1\]"):
+        lm.check_value_range(torch.tensor([-1.0, 0.5, 0.25, 1.2]).view(1, 1, 2, 2))
 
 
 def test_class_names_reach_the_saved_model_the_explanation_and_the_plot(tmp_path) -> None:
