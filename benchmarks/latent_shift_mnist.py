@@ -1,6 +1,7 @@
 """Latent Shift on the bundled MNIST models: speed, stop rules, counterfactuals and heat maps.
 
-With `mnist_bundle()` (autoencoder latent model, latent 100; `SmallCNN` image classifier;
+With `mnist_bundle(preset="shipped")` (the pretrained files of the package by default; `--preset
+fast|full` trains them here; autoencoder latent model, latent 100; `SmallCNN` image classifier;
 linear head on the codes), the held-out digits explained for their predicted class:
 
 1. **1,000 digits, defaults**, through the image classifier (scored on decoded images, as the
@@ -123,10 +124,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n", type=int, default=1000, help="digits explained with the defaults")
     p.add_argument("--sweep-n", type=int, default=200, help="digits of the step sweep")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--preset", choices=("shipped", "fast", "full"), default="shipped", help="mnist_bundle preset")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    bundle = mnist_bundle(ROOT / "runs" / "mnist", progress=False)
+    bundle = mnist_bundle(ROOT / "runs" / "mnist", progress=False, preset=args.preset)
     results = run(bundle, args.n, args.sweep_n)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))

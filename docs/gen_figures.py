@@ -299,6 +299,19 @@ def copy_report(bundles: Bundles) -> None:
     write("benchmarks.md", "\n".join(parts))
 
 
+def copy_gvr_repro(bundles: Bundles) -> None:
+    """Algorithms page: the GVR-on-MNIST table and the 9 -> 4 figure of
+    `python -m benchmarks.gvr_mnist_repro` (its default output folder, `runs/gvr_mnist_repro`)."""
+    folder = bundles.cache_dir / "gvr_mnist_repro"
+    if not (folder / "results.md").is_file():
+        raise FileNotFoundError(f"{folder}/results.md not found: run `python -m benchmarks.gvr_mnist_repro` first")
+    write("gvr_mnist_repro.md", _demote((folder / "results.md").read_text()))
+    figure = folder / "gvr_9_to_4_paper_vs_defaults.png"
+    if figure.is_file():
+        shutil.copyfile(figure, FIGURES / figure.name)
+        print(f"copied {(FIGURES / figure.name).relative_to(DOCS.parent)}")
+
+
 def _demote(markdown: str) -> str:
     """Headings of an included table one level down (the page's own are h1/h2)."""
     return re.sub(r"^(#+) ", lambda m: "#" * min(6, len(m[1]) + 2) + " ", markdown, flags=re.MULTILINE)
@@ -330,6 +343,7 @@ STEPS: dict[str, Callable[[Bundles], None]] = {
     "traversal": fig_traversal,
     "recipes": table_bundles,
     "report": copy_report,
+    "gvr_repro": copy_gvr_repro,
 }
 
 if __name__ == "__main__":

@@ -393,7 +393,9 @@ def test_consistency_term_enters_the_objective():
     head = xg.LatentClassifier(lm, MIXED.latent_classifier.head)
     z0 = torch.tensor([2.0, 0.5, 0.0])
     x = MIXED.images(2 * z0[None])  # encodes to z0
-    exp = GVR(lm, consistency=5.0, lr=0.1, kappa=0.9, patience=None, progress=False).attribute(head, x)
+    # The term is checked on the paper's path, the head on codes (the image path re-encodes).
+    exp = GVR(lm, consistency=5.0, lr=0.1, kappa=0.9, patience=None, criterion_on="code",
+              progress=False).attribute(head, x)
     z = z0[None].clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=0.1)
     g0 = lm.decode(z0[None]).detach()
@@ -412,7 +414,7 @@ def test_consistency_term_enters_the_objective():
         opt.step()
     assert done and int(exp.steps[0]) == steps and bool(exp.success[0])
     torch.testing.assert_close(exp.extras["latents"][0], z.detach()[0], atol=1e-4, rtol=0)
-    without = GVR(lm, lr=0.1, kappa=0.9, patience=None, progress=False).attribute(head, x)
+    without = GVR(lm, lr=0.1, kappa=0.9, patience=None, criterion_on="code", progress=False).attribute(head, x)
     assert (exp.extras["latents"] - without.extras["latents"]).abs().max() > 1e-2
 
 
@@ -421,5 +423,30 @@ def test_paper_preset_is_the_plain_algorithm():
     assert (paper.stop, paper.objective, paper.consistency, paper.patience) == ("target", "probability", 0.0, None)
     assert (paper.gamma, paper.lr, paper.max_steps, paper.beta, paper.cutoff) == (0.1, 0.1, 500, 1.0, None)
     assert GVR.paper(CLASSES.lm, max_steps=3).max_steps == 3
+    assert GVR.paper(CLASSES.lm).criterion_on == "code"
     defaults = GVR(CLASSES.lm)
     assert (defaults.stop, defaults.objective) == (None, "log_probability")
+
+
+def test_a_latent_head_is_judged_on_the_image_by_default():
+    # An encoder that halves the code: f(g(z)) = z / 2, so a code that convinces the head need
+    # not convince it once the counterfactual image is re-encoded.
+    lm = world(MIXED_WEIGHT).lm
+    with torch.no_grad():
+        lm.encoder[1].weight.mul_(0.5)
+    head = xg.LatentClassifier(lm, MIXED.latent_classifier.head)
+    x = MIXED.images(2 * torch.tensor([[2.0, 0.5, 0.0]]))
+    on_image = GVR(lm, kappa=0.9, patience=None, progress=False).attribute(head, x)
+    on_code = GVR(lm, kappa=0.9, patience=None, criterion_on="code", progress=False).attribute(head, x)
+    assert bool(on_image.success[0]) and bool(on_code.success[0])
+    # Judged on the image: the head sees h(f(g(z*))), and the success holds for that image.
+    with torch.no_grad():
+        image_p = head(on_image.counterfactuals).softmax(1)
+        code_p = head(on_code.counterfactuals).softmax(1)
+    torch.testing.assert_close(on_image.extras["final_probabilities"], image_p)
+    assert on_image.extras["decoded_success"].tolist() == on_image.success.tolist() == [True]
+    assert float(image_p[0, 1]) >= 0.9
+    # Judged on codes (the paper): the round trip halves the code and the success is lost.
+    assert float(code_p[0, 1]) < 0.9 and on_code.extras["decoded_success"].tolist() == [False]
+    with pytest.raises(ValueError, match="criterion_on must be one of"):
+        GVR(lm, criterion_on="latent")

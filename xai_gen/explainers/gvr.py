@@ -55,6 +55,7 @@ Criterion = Callable[[Tensor, dict[str, Tensor]], tuple[Tensor, Tensor, Tensor, 
 _MIN_IMPROVEMENT = 1e-3
 STOPS = ("margin", "contrast", "target")
 OBJECTIVES = ("log_probability", "probability")
+CRITERIA_ON = ("image", "code")
 
 
 def _as_index_tensor(value: Any, name: str) -> Tensor:
@@ -356,9 +357,12 @@ class GVR(LatentExplainer):
     where and why this departs from the paper's pseudo-code; `GVR.paper(latent_model)` runs
     the paper's plain Algorithm 1 / 2.
 
-    `h` is `model.forward_latent(z)` when the model has one (a `LatentClassifier`: no
-    encoder in the loop), else `model(latent_model.decode(z))`. The whole batch is one
-    optimisation; a sample stops on its own and is frozen from then on.
+    `h` is `model(latent_model.decode(z))`: the model judges the counterfactual image it will
+    be shown. For a model that classifies codes (a `LatentClassifier` with `forward_latent`)
+    `criterion_on="code"` uses `h = model.forward_latent(z)` instead, as the paper does (no
+    decoder or encoder in the loop, so faster), but a success on codes need not survive
+    re-encoding the image, `model(g(z*)) = h(f(g(z*)))`. The whole batch is one optimisation;
+    a sample stops on its own and is frozen from then on.
 
     **Success** means the counterfactual is what was asked for, reached by moving: the stop
     rule fired after at least one step, and, when a contrast is named (`contrast=` given, or
@@ -389,6 +393,10 @@ class GVR(LatentExplainer):
         consistency: weight of `c = mean((f(g(z)) - z)^2)`, which keeps the code where the
             encoder maps the decoded image back to it (0 = off, the paper). Costs one encoder
             pass per step.
+        criterion_on: for a model with `forward_latent` only: `"image"` (default: the stop rule
+            and objective use the model on the decoded image, so every success holds for the
+            counterfactual image) or `"code"` (the latent head on `z`, the paper's). Other
+            models are always judged on the image.
         patience: give a row up (`success=False`, `extras["stalled"]`) once the probability its
             stop rule watches (`P(contrast)`; `P(target)` for `stop="target"`; the output for
             a regression) has not moved the right way by 1e-3 for this many steps (None =
@@ -417,10 +425,10 @@ class GVR(LatentExplainer):
       `patience`), `"nonfinite"` (the optimisation produced NaN/inf, the sample was frozen at
       its last finite latent with `success=False`, and a warning);
       `"decoded_probabilities"` and `"decoded_success"`: the same for the model run on the
-      counterfactual *image* `g(z*)`. For an image classifier they equal `final_probabilities`
-      and `success`; for a `LatentClassifier`, whose criterion is evaluated on codes as in the
-      paper, the image is re-encoded, `h(f(g(z*)))`, and a latent-space success need not
-      survive the round trip (see `benchmarks/gvr_mnist_repro.py`).
+      counterfactual *image* `g(z*)`. They equal `final_probabilities` and `success` unless
+      the criterion was evaluated on codes (`criterion_on="code"` with a `LatentClassifier`,
+      the paper's setting); then the image is re-encoded, `h(f(g(z*)))`, and a latent-space
+      success need not survive the round trip (see `benchmarks/gvr_mnist_repro.py`).
 
     Raises:
         ValueError: images the latent model does not accept, a regression output without
@@ -457,6 +465,7 @@ class GVR(LatentExplainer):
     kappa: float = 0.95
     objective: str = "log_probability"
     consistency: float = 0.0
+    criterion_on: str = "image"
     patience: int | None = 50
     contrast: ContrastLike = None
     progress: bool = True
@@ -464,6 +473,7 @@ class GVR(LatentExplainer):
     #: The settings of the paper's plain Algorithm 1 / 2 where the defaults differ (`GVR.paper`).
     PAPER: ClassVar[dict[str, Any]] = {
         "stop": "target", "objective": "probability", "consistency": 0.0, "patience": None,
+        "criterion_on": "code",
     }
 
     def __post_init__(self) -> None:
@@ -489,11 +499,14 @@ class GVR(LatentExplainer):
             raise ValueError(f"stop must be None or one of {STOPS}, got {self.stop!r}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.criterion_on not in CRITERIA_ON:
+            raise ValueError(f"criterion_on must be one of {CRITERIA_ON}, got {self.criterion_on!r}")
 
     @classmethod
     def paper(cls, latent_model: LatentModel, **settings: Any) -> GVR:
         """The paper's plain Algorithm 1 / 2 (as its text states it): probabilities, stop at
-        `P(target) < cutoff`, no consistency term, no early give-up.
+        `P(target) < cutoff`, no consistency term, no early give-up, a latent head judged on
+        codes.
 
         Args:
             latent_model: the `LatentModel`.
@@ -526,6 +539,8 @@ class GVR(LatentExplainer):
             # model(x) is head(f(x)) when the model's encoder is GVR's own: skip the re-encode.
             own = head is not None and getattr(model, "latent_model", None) is lm
             out_x = head(z_in) if own else _chunked(model, xin)
+            if self.criterion_on == "image":
+                head = None  # judge g(z) as the model sees the image: h(f(g(z)))
             if out_x.dim() == 1 or out_x.shape[1] == 1:
                 crit, cols, rows, contrasts = self._regression_setup()
             else:
