@@ -35,6 +35,7 @@ PUBLIC_MODULES = (
     "xai_gen.data",
     "xai_gen.recipes",
     "xai_gen.bundles",
+    "xai_gen.datasets",
     "xai_gen.metrics",
     "xai_gen.compare",
     "xai_gen.viz",

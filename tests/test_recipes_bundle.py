@@ -86,6 +86,23 @@ def test_cold_then_warm_mnist_style_bundle(tmp_path):
     assert changed == {"autoencoder", "head"}
 
 
+def test_parts_build_only_what_they_need_and_drop_what_a_retrain_made_stale(tmp_path):
+    train, test = _digits(120, 0), _digits(40, 1)
+    sig = {"name": "digits", "preset": "fast"}
+    b = bundle_module._build("mnist", train, test, 4, 9, tmp_path, False, sig, regression=False,
+                             parts={"latent_classifier"})
+    assert b.latent_classifier.latent_model is b.latent_model and b.conditional_model is None
+    assert {p.name for p in tmp_path.iterdir()} == {"classifier", "autoencoder", "head"}
+    # The autoencoder is retrained in a call that does not ask for the head: the head trained
+    # on the old autoencoder is deleted, so that a later call trains it again.
+    (tmp_path / "autoencoder" / "autoencoder.safetensors").unlink()
+    (tmp_path / "autoencoder" / "autoencoder.ckpt.safetensors").unlink()
+    bundle_module._build("mnist", train, test, 4, 9, tmp_path, False, sig, regression=False, parts=["latent_model"])
+    assert {p.name for p in tmp_path.iterdir()} == {"classifier", "autoencoder"}
+    with pytest.raises(ValueError, match="unknown bundle part"):
+        bundle_module._build("mnist", train, test, 4, 9, tmp_path, False, sig, regression=False, parts=["gan"])
+
+
 def test_a_changed_config_retrains_that_component_only(tmp_path, monkeypatch):
     train, test = _digits(120, 0), _digits(40, 1)
     sig = {"name": "digits", "preset": "fast"}

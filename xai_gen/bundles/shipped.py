@@ -8,6 +8,7 @@ way to rebuild it; a stale model is never used silently.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +128,11 @@ def load_component(
     return _LOADERS[component(dataset, name, preset).recipe](path)
 
 
-def load_shipped(dataset: str, directory: str | Path | None = None, preset: str = "full") -> dict[str, nn.Module]:
-    """Every component of a bundle, checked and loaded (heads share the loaded autoencoder).
+def load_shipped(
+    dataset: str, directory: str | Path | None = None, preset: str = "full", names: Collection[str] | None = None
+) -> dict[str, nn.Module]:
+    """Every component of a bundle (or those in `names`), checked and loaded (heads share the
+    loaded autoencoder, which comes along with them).
 
     Example:
         >>> parts = load_shipped("mnist")
@@ -136,7 +140,15 @@ def load_shipped(dataset: str, directory: str | Path | None = None, preset: str 
         ['autoencoder', 'binary_classifier', 'classifier', 'conditional', 'head', 'oracle',
          'wgan_gp']
     """
-    parts = {c.name: load_component(dataset, c.name, directory, preset) for c in components(dataset, preset)}
+    wanted = components(dataset, preset)
+    if names is not None:
+        known = [c.name for c in wanted]
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            raise ValueError(f"names: the {dataset} bundle has no component(s) {unknown}; it has {known}")
+        heads = {"head", "regression_head"} & set(names)
+        wanted = [c for c in wanted if c.name in names or (heads and c.name == "autoencoder")]
+    parts = {c.name: load_component(dataset, c.name, directory, preset) for c in wanted}
     for name in ("head", "regression_head"):
         if name in parts:
             parts[name].latent_model = parts["autoencoder"]  # one shared copy instead of the file's

@@ -9,7 +9,6 @@ bundle's when omitted for bundled data). The job itself is `xai_gen.jobs.run_job
 from __future__ import annotations
 
 import argparse
-import inspect
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,8 @@ import torch
 from torch import Tensor
 
 from xai_gen._core.devices import resolve_device
-from xai_gen.cli._setup import DATASETS, BundleLoader, cache_dir, loader_options
+from xai_gen.cli._setup import DATASETS, BundleLoader, bundle_parts, method_params, open_bundle
 from xai_gen.compare.runner import sample_index
-from xai_gen.explainer import explainer_class
 from xai_gen.jobs import FolderSource, JobSummary, RayOptions, TensorSource, Work, run_job
 from xai_gen.jobs.job import ENGINES
 from xai_gen.jobs.models import load_model
@@ -132,12 +130,6 @@ def data_argument(spec: str) -> str:
     return spec
 
 
-def _needs_latent(methods: list[str]) -> bool:
-    return any(
-        "latent_model" in inspect.signature(explainer_class(m)).parameters for m in methods
-    )
-
-
 def _bundled_source(kind: str, bundle: Any) -> TensorSource:
     """The bundled test split: from the bundle when one is loaded, else drawn directly."""
     if bundle is not None:
@@ -172,15 +164,24 @@ def build_work(
     args: argparse.Namespace,
     methods: list[str],
     metrics: list[str],
-    bundle_loader: BundleLoader,
+    bundle_loader: BundleLoader | None = None,
     metric_options: dict[str, dict[str, Any]] | None = None,
     expensive_n: int = 5,
 ) -> Work:
-    """The `Work` of the job the arguments describe (loads models and lists the data)."""
+    """The `Work` of the job the arguments describe (loads models and lists the data).
+
+    Of a bundle, only the models the methods and metrics need are loaded (`bundle_parts`;
+    the job hands no oracle to its metrics), and only when `--model` / `--latent-model` do not
+    name them."""
     kind, arg = parse_data(args.data)
     bundled = kind in DATASETS
+    settings = kind if bundled else OTHER_DATA
     if getattr(args, "labels", None) is not None and kind != "folder":
         raise ValueError("--labels applies to folder: data only")
+    model_spec, latent_file = getattr(args, "model", None), getattr(args, "latent_model", None)
+    parts = bundle_parts(settings, methods, metrics) - {"oracle"}
+    if latent_file:
+        parts.discard("latent_model")
     bundle = None
 
     def get_bundle(what: str) -> Any:
@@ -188,16 +189,17 @@ def build_work(
         if not bundled:
             raise ValueError(f"{what} is required for {kind}: data (no bundled model)")
         if bundle is None:
-            bundle = bundle_loader(kind, cache_dir(args), not args.quiet, **loader_options(args))
+            bundle = open_bundle(args, kind, parts, bundle_loader)
         return bundle
 
-    model_spec, latent_file = getattr(args, "model", None), getattr(args, "latent_model", None)
     model = load_model(model_spec) if model_spec else get_bundle("--model").classifier
     latent = None
-    if _needs_latent(methods):
-        latent = (
-            LatentModel.load(latent_file) if latent_file else get_bundle("--latent-model").latent_model
-        )
+    if latent_file:
+        latent = LatentModel.load(latent_file)
+    elif "latent_model" in parts:
+        latent = get_bundle("--latent-model").latent_model
+    if parts - {"classifier", "latent_model"}:
+        get_bundle("--latent-model")  # a model the data set's settings name (the conditional model)
     if bundled:
         source: Source = _bundled_source(kind, bundle)
     elif kind == "medmnist":
@@ -205,9 +207,7 @@ def build_work(
         source = medmnist_source(path, split or "test")
     else:
         source = _folder_source(args, arg, model)
-    params = {m: dict(p) for m, p in DATASETS[kind if bundled else OTHER_DATA].explainers.items()}
-    if params["latent_traversal"]["path"] == "conditional":
-        params["latent_traversal"]["latent_model"] = get_bundle("--latent-model").conditional_model
+    params = method_params(settings, bundle, methods)
     selection = None
     if args.n is not None and args.n < len(source):
         selection = sample_index(len(source), args.n, args.seed)

@@ -1,42 +1,26 @@
-"""What `explain` and `compare` share: method lists, data-set bundles and per-data-set settings.
+"""What `explain` and `compare` share: method lists, data-set bundles and what each run needs.
 
-Choices made here (the main job, `make demo`, must stay within minutes on 2 CPU cores):
+The per-data-set settings (which explainer and metric settings the commands use, and why) are
+declared in `xai_gen.datasets`. Every explainer explains the same image classifier
+(`bundle.classifier`, a `SmallCNN`); GVR reaches it through the decoder,
+`model(latent_model.decode(z))`, so its counterfactual is scored by the very model the pixel
+methods explain and all metrics are comparable. (Explaining the linear `LatentClassifier`
+instead would be the GVR paper's own set-up, and much faster, but a different model from the
+other columns.) The metrics that re-run the explainer (max sensitivity, randomisation) run on
+the first `--expensive-n` samples (default 5).
 
-* **One model explained by every method.** Every explainer — GVR and latent traversal
-  included — explains the same image classifier (`bundle.classifier`, a `SmallCNN`). GVR
-  reaches it through the decoder, `model(latent_model.decode(z))`, so its counterfactual is
-  scored by the very model the pixel methods explain and all metrics are comparable.
-  (Explaining the linear `LatentClassifier` instead would be the GVR paper's own set-up, and
-  much faster, but a different model from the other columns.)
-* **Latent traversal on MNIST uses `path="gvr"`** on the autoencoder: the conditional model is
-  a 4-vs-9 generator and cannot traverse the other eight digits of a 10-class comparison. Its
-  attribution and counterfactual are then GVR's own (the walk ends at GVR's `z*`), so the two
-  rows share those metrics; the traversal adds the frames and their monotonicity. On
-  synthetic chest X-rays, whose classifier is binary (healthy vs. disease), the traversal
-  walks the conditional model's class latent as in the traversal paper (`path="conditional"`).
-* **LIME runs as `fast_lime`**, the batched engine: it computes the maps of the `lime`
-  parity adapter (up to rounding) without lime's per-sample Python work, but evaluates the
-  model as often. On MNIST it runs at lime's default 1,000 perturbations: about 3x the
-  adapter's cost at 200 (20 digits, measured under load). On the 64 x 64 X-rays 1,000 would
-  cost about 6x the adapter at 200 (5 images), several minutes more with the metrics that
-  re-run the explainer, so it keeps 200 there. The adapter stays available by name
-  (`--methods lime`), at 200 perturbations.
-* **Cheaper settings than the papers where the cost would dominate** (`DATASETS`): the `lime`
-  adapter with 200 perturbations (default 1,000); GVR with at most 100 steps (paper: 500; on the MNIST
-  bundle 100 and 500 steps convert the same share of digits); occlusion on the 64 x 64
-  X-rays with stride 8 (64 windows instead of 225); the traversal's Eq. 2 inversion in 100
-  steps (default 200); the deletion and insertion curves in 14 steps (default 28);
-  infidelity and max sensitivity with 5 perturbations (default 10). The metrics that re-run
-  the explainer (max sensitivity, randomisation) run on the first `--expensive-n` samples
-  (default 5). Integrated Gradients and Occlusion size their passes from their default
-  `memory_budget="auto"` rather than from a hand-set chunk size.
+A run loads (and with `--retrain` trains) only the bundle's models its methods and metrics
+need (`bundle_parts`): what each explainer's constructor requires (a `latent_model`) and what
+each metric needs beside the explanation (a latent model, the oracle) where the methods'
+declared parts make it applicable.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,79 +29,24 @@ import platformdirs
 import torch
 from torch import nn
 
-from xai_gen.explainer import bundled_explainers, list_explainers
+from xai_gen.datasets import DATASETS
+from xai_gen.explainer import PARTS, bundled_explainers, explainer_class, list_explainers
 from xai_gen.explainers.gvr import GVR
+from xai_gen.metrics import METRICS
 
 #: What `--methods all` means: every explainer bundled with xai-gen (see `bundled_explainers`)
 #: except the `lime` parity adapter, whose maps `fast_lime` computes (up to rounding) in less
 #: time; `--methods lime` runs it.
 ALL_METHODS = tuple(m for m in bundled_explainers() if m != "lime")
-#: Constructor settings every data set shares (see the module docstring).
-_CHEAPER_EXPLAINERS: dict[str, dict[str, Any]] = {
-    "lime": {"num_samples": 200},
-    "gvr": {"max_steps": 100},
-}
 #: Further configurations `compare` runs beside a chosen method, each under its own name:
 #: `gvr_paper` is GVR as the paper runs it on MNIST (plain Algorithm 2, 500 steps), beside
-#: `gvr` at the package's defaults and the step cap above. `GVR.PAPER` lists the settings that
+#: `gvr` at the package's defaults and the data set's step cap (`xai_gen.datasets`). `GVR.PAPER` lists the settings that
 #: switch off what GVR adds to the paper (read only where this GVR version has it).
 METHOD_VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     "gvr": {"gvr_paper": {**getattr(GVR, "PAPER", {}), "max_steps": 500}}
 }
-#: Metric settings every data set shares (see the module docstring).
-_CHEAPER_METRICS: dict[str, dict[str, Any]] = {
-    "deletion_auc": {"n_steps": 14},
-    "insertion_auc": {"n_steps": 14},
-    "on_manifold_deletion_auc": {"n_steps": 14},
-    "infidelity": {"n_perturb_samples": 5},
-    "max_sensitivity": {"n_perturb_samples": 5},
-}
-
-
-@dataclass(frozen=True)
-class DatasetSettings:
-    """What `explain` and `compare` use for one data set, in one place.
-
-    Attributes:
-        folder: sub-folder of `--cache-dir` its bundle is cached in.
-        bundle: name of the `xai_gen.recipes.bundle` function that loads it (the shipped
-            files) or, with `--retrain`, trains it (first use) and caches it.
-        explainers: method -> constructor settings; a method not listed keeps its defaults.
-        metric_options: metric -> options for `compare`.
-    """
-
-    folder: str
-    bundle: str
-    explainers: dict[str, dict[str, Any]]
-    metric_options: dict[str, dict[str, Any]]
-
-
-#: The data sets the commands know.
-DATASETS: dict[str, DatasetSettings] = {
-    "mnist": DatasetSettings(
-        folder="mnist",
-        bundle="mnist_bundle",
-        explainers={
-            **_CHEAPER_EXPLAINERS,
-            "latent_traversal": {"path": "gvr", "gvr_params": {"max_steps": 100}},
-        },
-        metric_options=_CHEAPER_METRICS,
-    ),
-    "synthetic-cxr": DatasetSettings(
-        folder="synthetic-cxr",
-        bundle="synthetic_cxr_bundle",
-        explainers={
-            **_CHEAPER_EXPLAINERS,
-            "occlusion": {"window": 8, "stride": 8},
-            "fast_lime": {"num_samples": 200},
-            "latent_traversal": {"path": "conditional", "invert_steps": 100},
-        },
-        metric_options=_CHEAPER_METRICS,
-    ),
-}
-
-#: `load_bundle(dataset, cache_dir, progress[, preset]) -> bundle`: the shipped bundle, or
-#: (`preset="fast"`, `--retrain`) trained on first use and cached.
+#: `loader(dataset, cache_dir, progress[, preset]) -> bundle`: the models and data of a data
+#: set, handed to the commands by tests in place of `load_bundle` (which also takes `parts`).
 BundleLoader = Callable[[str, Path, bool], Any]
 
 
@@ -208,14 +137,78 @@ def parse_datasets(spec: str) -> list[str]:
     return [spec]
 
 
-def load_bundle(dataset: str, cache_dir: Path, progress: bool = True, preset: str = "shipped") -> Any:
+def load_bundle(
+    dataset: str, cache_dir: Path, progress: bool = True, preset: str = "shipped", parts: Collection[str] | None = None
+) -> Any:
     """The models and data of `dataset`: the shipped pretrained bundle (default; nothing is
-    trained), or with `preset="fast"` trained afresh and cached under `cache_dir/<dataset>`."""
+    trained), or with `preset="fast"` trained afresh and cached under `cache_dir/<dataset>`.
+
+    `parts` (see `bundle_parts`) limits the models loaded, or trained, to those named; None
+    loads them all."""
     from xai_gen.recipes import bundle
 
     settings = DATASETS[dataset]
     make = getattr(bundle, settings.bundle)
-    return make(cache_dir=Path(cache_dir) / settings.folder, progress=progress, preset=preset)
+    return make(cache_dir=Path(cache_dir) / settings.folder, progress=progress, preset=preset, parts=parts)
+
+
+def open_bundle(
+    args: argparse.Namespace, dataset: str, parts: Collection[str], loader: BundleLoader | None = None
+) -> Any:
+    """The bundle of `dataset` for a command: `load_bundle` with only the `parts` it needs, or a
+    loader handed in (tests), called as `loader(dataset, cache_dir, progress[, preset])`."""
+    progress, options = not args.quiet, loader_options(args)
+    if loader is None:
+        return load_bundle(dataset, cache_dir(args), progress, parts=parts, **options)
+    return loader(dataset, cache_dir(args), progress, **options)
+
+
+#: Metric needs that are models of a bundle (`Bundle` attributes): the rest come from the
+#: explanation, the data or the explainer itself.
+_MODEL_NEEDS = ("latent_model", "oracle")
+
+
+def _latent_part(dataset: str, method: str) -> str:
+    """The bundle model a latent explainer walks in on `dataset` (see `xai_gen.datasets.CONDITIONAL`)."""
+    setting = DATASETS[dataset].explainers.get(method, {}).get("latent_model")
+    return setting if isinstance(setting, str) else "latent_model"
+
+
+def bundle_parts(dataset: str, methods: Collection[str], metrics: Collection[str]) -> set[str]:
+    """The models of `dataset`'s bundle that a run of `methods` scored with `metrics` needs.
+
+    Read from what the explainers and metrics declare, not from a list per method: a method
+    needs the bundle model its constructor requires (a `latent_model`: the autoencoder, or the
+    model the data set's settings name, e.g. the conditional model); a metric needs a model
+    among its `needs` (a latent model, the oracle) when the methods can make it applicable,
+    i.e. when the explanation fields it also needs are among the parts the methods declare
+    (`Explainer.provides`): the oracle only for counterfactuals.
+
+    Example:
+        >>> sorted(bundle_parts("mnist", ["saliency"], ["sparseness"]))
+        ['classifier']
+        >>> sorted(bundle_parts("mnist", ["saliency"], ["on_manifold_deletion_auc", "oracle_agreement"]))
+        ['classifier', 'latent_model']
+        >>> sorted(bundle_parts("synthetic-cxr", ["latent_traversal"], ["oracle_agreement"]))
+        ['classifier', 'conditional_model', 'oracle']
+    """
+    parts = {"classifier"}
+    declared: set[str] = set()  # explanation fields the methods' declared parts guarantee
+    for method in methods:
+        cls = explainer_class(method)
+        required = [p.name for p in inspect.signature(cls).parameters.values() if p.default is p.empty]
+        if "latent_model" in required:
+            parts.add(_latent_part(dataset, method))
+        declared |= {f for part in cls.provides for f in PARTS[part]}
+    undeclared = {f for fields in PARTS.values() for f in fields} - declared
+    for metric in metrics:
+        info = METRICS.get(metric)
+        if info is None:  # a Quantus metric: it reads the explanation and the data only
+            continue
+        for group in (info.needs, *info.needs_one_of):
+            if not group & undeclared:
+                parts |= group & set(_MODEL_NEEDS)
+    return parts
 
 
 @dataclass
@@ -249,16 +242,25 @@ class Setup:
         return self
 
 
+def method_params(dataset: str, bundle: Any, methods: Collection[str]) -> dict[str, dict[str, Any]]:
+    """The data set's constructor settings of `methods`, a model named by its bundle attribute
+    (`latent_model=CONDITIONAL`) replaced by that model of `bundle`."""
+    params = {m: dict(p) for m, p in DATASETS[dataset].explainers.items() if m in methods}
+    for p in params.values():
+        if isinstance(p.get("latent_model"), str):
+            p["latent_model"] = getattr(bundle, p["latent_model"], None)
+    return params
+
+
 def setup_for(dataset: str, bundle: Any, methods: list[str]) -> Setup:
-    """The model, held-out data and per-method settings of one data set's bundle."""
-    lm = bundle.latent_model
-    params = {m: dict(p) for m, p in DATASETS[dataset].explainers.items()}
-    if params["latent_traversal"]["path"] == "conditional":
-        params["latent_traversal"]["latent_model"] = bundle.conditional_model
+    """The model, held-out data and per-method settings of one data set's bundle (its latent
+    model only where it was loaded, see `bundle_parts`)."""
+    lm = getattr(bundle, "latent_model", None)
+    shared = {} if lm is None else {"latent_model": lm}
     return Setup(
         model=bundle.classifier,
         data=bundle.test,
-        resources={"latent_model": lm, "progress": False},
-        params={k: v for k, v in params.items() if k in methods},
-        available={"latent_model": lm},
+        resources={**shared, "progress": False},
+        params=method_params(dataset, bundle, methods),
+        available=dict(shared),
     )

@@ -1,9 +1,10 @@
 """`xai-gen compare`: the main job — every explainer, every metric, on each data set.
 
-Trains (first run, cached in the per-user cache folder or `--cache-dir`) or loads each data set's bundle, runs
-`xai_gen.compare` on its held-out samples and writes `OUT/<dataset>/` (results.md,
-results.json, figure_grid.png, metrics.png, timing.png) plus an index `OUT/README.md` with
-every table and the run's wall time. `make demo` runs `xai-gen compare --data all --methods all
+Loads each data set's pretrained bundle (or with `--retrain` trains it on the first run, cached
+in the per-user cache folder or `--cache-dir`), only the models the requested methods and
+metrics need; runs `xai_gen.compare` on its held-out samples and writes `OUT/<dataset>/`
+(results.md with one table per metric family, results.json, figure_grid.png, metrics.png,
+timing.png) plus an index `OUT/README.md` with every table and the run's wall time. `make demo` runs `xai-gen compare --data all --methods all
 --out report`.
 
 A method with configurations in `METHOD_VARIANTS` brings them along under their own names
@@ -24,9 +25,9 @@ from xai_gen.cli._setup import (
     METHOD_VARIANTS,
     BundleLoader,
     add_shared_arguments,
+    bundle_parts,
     cache_dir,
-    load_bundle,
-    loader_options,
+    open_bundle,
     parse_datasets,
     parse_methods,
     setup_for,
@@ -80,8 +81,9 @@ def _check(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
     return parse_datasets(args.data), parse_methods(args.methods), metric_names(args.metrics)
 
 
-def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> int:
-    """Run `xai-gen compare`; `bundle_loader` lets tests hand in small trained models."""
+def run(args: argparse.Namespace, bundle_loader: BundleLoader | None = None) -> int:
+    """Run `xai-gen compare`; `bundle_loader` lets tests hand in small trained models (default:
+    `load_bundle`, loading or training only the models the methods and metrics need)."""
     started = time.perf_counter()
     datasets, methods, metrics = _check(args)
     device = resolve_device(args.device, "--device")
@@ -90,9 +92,10 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> 
     variants = {v: m for m in methods for v in METHOD_VARIANTS.get(m, {})}
     names = [n for m in methods for n in (m, *METHOD_VARIANTS.get(m, {}))]
     for dataset in datasets:
-        bundle = bundle_loader(dataset, cache_dir(args), not args.quiet, **loader_options(args))
+        parts = bundle_parts(dataset, methods, metrics)
+        bundle = open_bundle(args, dataset, parts, bundle_loader)
         setup = setup_for(dataset, bundle, methods)
-        if "oracle_agreement" in metrics:
+        if "oracle" in parts:
             oracle = oracle_for(bundle, cache_dir(args) / DATASETS[dataset].folder)
             if oracle is not None:
                 setup.available["oracle"] = oracle

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from xai_gen.cli._job import add_job_arguments, build_work, check_job_arguments, run_with
-from xai_gen.cli._setup import BundleLoader, add_shared_arguments, load_bundle, parse_methods
+from xai_gen.cli._setup import BundleLoader, add_shared_arguments, parse_methods
 from xai_gen.compare.report import markdown_table
 from xai_gen.compare.runner import metric_names
 from xai_gen.jobs import first_explanations
@@ -70,8 +70,9 @@ def timing_table(seconds: dict[str, float], n: int) -> str:
     return markdown_table(["method", "seconds", "seconds / image"], rows) + "\n"
 
 
-def run(args: argparse.Namespace, bundle_loader: BundleLoader = load_bundle) -> int:
-    """Run `xai-gen explain`; `bundle_loader` lets tests hand in small trained models."""
+def run(args: argparse.Namespace, bundle_loader: BundleLoader | None = None) -> int:
+    """Run `xai-gen explain`; `bundle_loader` lets tests hand in small trained models (default:
+    `load_bundle`, loading or training only the models the methods and metrics need)."""
     methods, metrics = _check(args)
     work = build_work(args, methods, metrics, bundle_loader)
     out = Path(args.out)
