@@ -45,16 +45,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xai_gen.recipes._loop import config_dict
-from xai_gen.recipes.autoencoder import AutoencoderConfig
-from xai_gen.recipes.classifier import ClassifierConfig
-from xai_gen.recipes.conditional_autoencoder import ConditionalAutoencoderConfig
-from xai_gen.recipes.conditional_gan import ConditionalGANConfig
-from xai_gen.recipes.encoder import EncoderConfig
-from xai_gen.recipes.heads import HeadConfig
-from xai_gen.recipes.wgan_gp import WGANGPConfig
+# The recipe configs are imported where the configs are made, not here: `xai_gen.recipes`
+# reads its bundles' presets from this module, so importing the recipes package at the top
+# would run it before this module is complete.
+if TYPE_CHECKING:
+    from xai_gen.recipes.autoencoder import AutoencoderConfig
+    from xai_gen.recipes.classifier import ClassifierConfig
+    from xai_gen.recipes.conditional_gan import ConditionalGANConfig
+    from xai_gen.recipes.heads import HeadConfig
 
 __all__ = [
     "CONDITIONAL",
@@ -98,6 +98,8 @@ class Component:
 
 
 def _plain(config: Any) -> dict[str, Any]:
+    from xai_gen.recipes._loop import config_dict
+
     # How often a run checkpoints does not change what it trains.
     return {k: v for k, v in config_dict(config).items() if k != "checkpoint_seconds"}
 
@@ -108,6 +110,10 @@ Epochs = Callable[[int], int]
 
 def _shared_tail(epochs: Epochs, wgan_steps: int) -> list[Component]:
     """The components every shipped bundle ends with: the oracle and the paper's WGAN-GP."""
+    from xai_gen.recipes.classifier import ClassifierConfig
+    from xai_gen.recipes.encoder import EncoderConfig
+    from xai_gen.recipes.wgan_gp import WGANGPConfig
+
     return [
         # Another architecture and seed than the explained classifier, for the metrics that
         # must not judge a counterfactual by the model it was made for.
@@ -123,6 +129,11 @@ def _shared_tail(epochs: Epochs, wgan_steps: int) -> list[Component]:
 
 
 def _mnist_components(epochs: Epochs) -> list[Component]:
+    from xai_gen.recipes.autoencoder import AutoencoderConfig
+    from xai_gen.recipes.classifier import ClassifierConfig
+    from xai_gen.recipes.conditional_autoencoder import ConditionalAutoencoderConfig
+    from xai_gen.recipes.heads import HeadConfig
+
     # Training order: the conditional model (the slowest to train, and the one the traversal
     # needs) right after the classifier it is trained against.
     return [
@@ -137,6 +148,11 @@ def _mnist_components(epochs: Epochs) -> list[Component]:
 
 
 def _cxr_components(epochs: Epochs) -> list[Component]:
+    from xai_gen.recipes.autoencoder import AutoencoderConfig
+    from xai_gen.recipes.classifier import ClassifierConfig
+    from xai_gen.recipes.conditional_autoencoder import ConditionalAutoencoderConfig
+    from xai_gen.recipes.heads import HeadConfig
+
     # The classifier is already binary: the conditional model is trained against it.
     return [
         Component("classifier", "classifier", ClassifierConfig(epochs=epochs(15))),
@@ -183,6 +199,12 @@ def training_preset(preset: str, size: int) -> TrainingPreset:
         >>> training_preset("fast", 64).autoencoder.batch_size
         32
     """
+    from xai_gen.recipes.autoencoder import AutoencoderConfig
+    from xai_gen.recipes.classifier import ClassifierConfig
+    from xai_gen.recipes.conditional_gan import ConditionalGANConfig
+    from xai_gen.recipes.encoder import EncoderConfig
+    from xai_gen.recipes.heads import HeadConfig
+
     if preset not in TRAINING_PRESETS:
         raise ValueError(f"preset must be one of {TRAINING_PRESETS}, got {preset!r}")
     if preset == "shipped":

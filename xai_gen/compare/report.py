@@ -62,23 +62,40 @@ def _cell(stats: dict[str, float] | None, bold: bool) -> str:
     return f"**{text}**" if bold else text
 
 
-#: Order of the metric families when tables are split by family (`MetricInfo.category`).
+#: Order of the metric families (`MetricInfo.category`) when tables are split by family;
+#: other families (a Quantus category we have no table for) follow in alphabetical order.
 FAMILIES = (
     "faithfulness", "robustness", "localisation", "complexity", "randomisation", "counterfactual", "traversal",
 )
 
 
+def metric_family(result: ComparisonResult, metric: str) -> str:
+    """The family of `metric` in `result`: as `compare` recorded it from the metric registry
+    (`meta["families"]`; Quantus' metrics by their Quantus category), else the registry's.
+
+    Example:
+        >>> import torch
+        >>> from xai_gen.compare import ComparisonResult
+        >>> r = ComparisonResult([], [], {}, {}, {}, {}, torch.zeros(0), {}, meta={"families": {"quantus:X": "axiomatic"}})
+        >>> metric_family(r, "deletion_auc"), metric_family(r, "quantus:X"), metric_family(r, "quantus:Y")
+        ('faithfulness', 'axiomatic', 'quantus')
+    """
+    recorded = result.meta.get("families", {}).get(metric)
+    if recorded:
+        return str(recorded)
+    return METRICS[metric].category if metric in METRICS else "quantus"
+
+
 def _family_tables(result: ComparisonResult, summary: dict, best: dict) -> list[str]:
-    """One table per metric family, then one of the cost: a reader compares like with like."""
+    """One table per metric family, each with the method column, then one of the cost: a
+    reader compares like with like, and no table is wider than its family."""
     from xai_gen.viz.charts import arrow
 
-    def family(metric: str) -> str:
-        return METRICS[metric].category if metric in METRICS else "other"
-
-    present = [f for f in (*FAMILIES, "other") if any(family(m) == f for m in result.evaluated)]
+    families = {m: metric_family(result, m) for m in result.evaluated}
+    present = sorted(set(families.values()), key=lambda f: (f not in FAMILIES, FAMILIES.index(f) if f in FAMILIES else 0, f))
     tables = []
     for fam in present:
-        cols = [m for m in result.evaluated if family(m) == fam]
+        cols = [m for m in result.evaluated if families[m] == fam]
         head = [fam, *[f"{m} {arrow(result.higher_is_better.get(m))}".strip() for m in cols]]
         rows = [[method, *[_cell(summary.get(method, {}).get(m), best[m] == method) for m in cols]]
                 for method in result.methods]
@@ -86,7 +103,7 @@ def _family_tables(result: ComparisonResult, summary: dict, best: dict) -> list[
     cost = [[m, _fmt(result.seconds.get(m, math.nan)), _fmt_bytes(result.peak_memory.get(m, math.nan))]
             for m in result.methods]
     tables.append(markdown_table(["cost", "s / explanation ↓", "peak memory ↓"], cost))
-    return ["\n\n".join(tables)]
+    return tables
 
 
 def _shared_path_note(result: ComparisonResult) -> list[str]:
@@ -102,38 +119,21 @@ def _shared_path_note(result: ComparisonResult) -> list[str]:
     ]
 
 
-def results_markdown(result: ComparisonResult, by_family: bool = False) -> str:
-    """`ComparisonResult.to_markdown`: the results table and the notes that read it.
-
-    Rows are methods, columns metrics (with ↑/↓), seconds per explanation and peak memory.
-
-    Args:
-        result: what `compare` measured.
-        by_family: one narrower table per metric family (faithfulness, robustness,
-            localisation / ground truth, complexity, randomisation, counterfactual,
-            traversal), then one of the cost, instead of one wide table.
-
-    Returns:
-        Markdown text ending with a newline.
-
-    Example:
-        >>> import torch
-        >>> from xai_gen.compare import ComparisonResult
-        >>> r = ComparisonResult(["saliency"], [], {}, {}, {"saliency": 0.5}, {}, torch.zeros(0), {})
-        >>> print(results_markdown(r).splitlines()[2])
-        | saliency | 0.5 | – |
-    """
+def _results_tables(result: ComparisonResult, by_family: bool) -> list[str]:
+    """The results table(s): one per metric family and one of the cost, or one wide table."""
     from xai_gen.viz.charts import arrow
 
     summary = result.summary()
     cols = result.evaluated
+    best = {m: _best(result, summary, m) for m in cols}
+    if by_family:
+        return _family_tables(result, summary, best)
     head = [
         "method",
         *[f"{m} {arrow(result.higher_is_better.get(m))}".strip() for m in cols],
         "s / explanation ↓",
         "peak memory ↓",
     ]
-    best = {m: _best(result, summary, m) for m in cols}
     rows = [
         [
             method,
@@ -143,7 +143,12 @@ def results_markdown(result: ComparisonResult, by_family: bool = False) -> str:
         ]
         for method in result.methods
     ]
-    tables = _family_tables(result, summary, best) if by_family else [markdown_table(head, rows)]
+    return [markdown_table(head, rows)]
+
+
+def _results_notes(result: ComparisonResult) -> list[str]:
+    """The notes that read the results tables: data, cells, memory, what did not apply, errors."""
+    cols = result.evaluated
     meta = result.meta
     # `compare` records which metrics re-ran the explainer (Quantus' among them); a result
     # built by hand falls back on the registry.
@@ -152,7 +157,6 @@ def results_markdown(result: ComparisonResult, by_family: bool = False) -> str:
         rerun_metrics = [m for m in cols if m in METRICS and "explainer" in METRICS[m].needs]
     rerun = [m for m in cols if m in rerun_metrics]
     notes = [
-        "",
         f"Data: {meta.get('data', '?')}; n = {meta.get('n', '?')} samples, "
         f"seed {meta.get('seed', '?')}, device {meta.get('device', '?')}."
         + (
@@ -170,7 +174,32 @@ def results_markdown(result: ComparisonResult, by_family: bool = False) -> str:
         notes.append(f"Not applicable to any method here: {', '.join(skipped)}.")
     notes += _shared_path_note(result)
     notes += [f"Error in {k}: {v}" for k, v in result.errors.items()]
-    return "\n".join([*tables, *notes]) + "\n"
+    return notes
+
+
+def results_markdown(result: ComparisonResult, by_family: bool = True) -> str:
+    """The results tables and the notes that read them.
+
+    Rows are methods; each metric family (faithfulness, robustness, localisation / ground
+    truth, complexity, randomisation, counterfactual, traversal; Quantus' metrics by their
+    Quantus category) has its own table, headed by the family's name, with ↑/↓ on each
+    metric; a last table holds the cost (seconds per explanation, peak memory).
+
+    Args:
+        result: what `compare` measured.
+        by_family: False: one wide table of every metric and the cost instead.
+
+    Returns:
+        Markdown text ending with a newline.
+
+    Example:
+        >>> import torch
+        >>> from xai_gen.compare import ComparisonResult
+        >>> r = ComparisonResult(["saliency"], [], {}, {}, {"saliency": 0.5}, {}, torch.zeros(0), {})
+        >>> print(results_markdown(r).splitlines()[2])
+        | saliency | 0.5 | – |
+    """
+    return "\n\n".join(_results_tables(result, by_family)) + "\n\n" + "\n".join(_results_notes(result)) + "\n"
 
 
 #: Columns of the counterfactual table: metric (or "frechet", "oracle_of_valid") -> heading.
@@ -265,10 +294,11 @@ def counterfactual_markdown(result: ComparisonResult) -> str:
 
 
 def report_markdown(result: ComparisonResult) -> str:
-    """`ComparisonResult.to_markdown`: the results table(s), then the counterfactual table.
+    """`ComparisonResult.to_markdown`: the results tables (one per metric family, see
+    `results_markdown`), then the counterfactual table.
 
     Samples split into groups (true and explained class, on data with ground truth) get one
-    results table per group, with a note that says where ground truth was scored.
+    set of results tables per group, with a note that says where ground truth was scored.
 
     Args:
         result: what `compare` measured.
@@ -289,12 +319,11 @@ def report_markdown(result: ComparisonResult) -> str:
             )
             + "\n"
         )
-        notes = ""
         for name, index in result.groups.items():
-            # Every group's table has the same notes: they are written once, after the last.
-            table, _, notes = results_markdown(result.for_samples(index)).partition("\n\n")
-            parts += [f"### {name} (n = {len(index)})\n", table + "\n"]
-        parts.append(notes)
+            # Every group's tables have the same notes: they are written once, after the last.
+            tables = _results_tables(result.for_samples(index), by_family=True)
+            parts += [f"### {name} (n = {len(index)})\n", "\n\n".join(tables) + "\n"]
+        parts.append("\n".join(_results_notes(result)) + "\n")
     else:
         parts.append(results_markdown(result))
     cf = counterfactual_markdown(result)
@@ -333,7 +362,7 @@ def index_markdown(results: dict[str, ComparisonResult], wall: float, command: s
             "",
             f"![{dataset} explanations]({dataset}/figure_grid.png)",
             "",
-            results_markdown(result, by_family=True),
+            results_markdown(result),
         ]
     return "\n".join(lines)
 

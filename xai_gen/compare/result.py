@@ -118,7 +118,8 @@ class ComparisonResult:
         return replace(self, values=values, groups={})
 
     def to_markdown(self) -> str:
-        """A table: rows methods, columns metrics (with ↑/↓), seconds/explanation, peak memory.
+        """The results as markdown: rows methods; one table per metric family (its metrics as
+        columns, with ↑/↓), then one of seconds per explanation and peak memory.
 
         Cells read `mean ± half-width of the 95 % t-interval`; the best mean of each column
         is bold; "–" marks a metric that does not apply to a method. Samples split into groups
@@ -160,7 +161,7 @@ class ComparisonResult:
     def save(self, directory: str | Path) -> list[Path]:
         """Write the report to `directory` (created if needed).
 
-        Files: `results.md` (the table), `results.json` (`to_json`), `figure_grid.png` (input
+        Files: `results.md` (`to_markdown`), `results.json` (`to_json`), `figure_grid.png` (input
         then one overlay per method, plus GVR's counterfactual and the traversal's frames),
         `metrics.png` (bar charts with confidence intervals) and `timing.png` (seconds per
         explanation and peak memory). The charts are skipped if there is nothing to draw.

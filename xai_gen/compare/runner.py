@@ -437,6 +437,7 @@ def compare(
             "expensive_n": min(expensive_n, count),
             "metric_options": _json_safe(options),
             "rerun_metrics": [m for m in names if "explainer" in infos[m].needs],
+            "families": {m: infos[m].category for m in names},
             "memory": PeakMemory(device).description,
             "confidence_interval": f"{CONFIDENCE:.0%} Student-t over samples",
             "params": {k: shown[k].params for k in done},

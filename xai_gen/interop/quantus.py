@@ -179,6 +179,8 @@ def quantus_metric(metric: Any) -> tuple[str, MetricInfo]:
     direction = getattr(instance, "score_direction", None)
     higher = {"higher": True, "lower": False}.get(getattr(direction, "value", None))
     category = str(getattr(getattr(instance, "evaluation_category", None), "value", "quantus")).lower()
+    if category == "none":  # Quantus' own "no category": the report's table of Quantus metrics
+        category = "quantus"
     needs = {"masks"} if category == "localisation" else set()
     needs |= {"explainer"} if category in _REEXPLAIN else set()
 

@@ -54,8 +54,9 @@ class MetricInfo:
     Attributes:
         fn: the metric, `fn(model, x, attributions, target, **needs_and_options) -> (N,)`.
         higher_is_better: score direction.
-        category: faithfulness, robustness, localisation, complexity, randomisation,
-            counterfactual or traversal.
+        category: the metric's family: faithfulness, robustness, localisation (ground
+            truth), complexity, randomisation, counterfactual or traversal. The comparison
+            report has one table per family.
         needs: names that must all be available (from the Explanation or the caller), e.g.
             `{"masks"}`, `{"latent_model"}`, `{"explainer"}`, `{"counterfactuals"}`.
         needs_one_of: alternative groups of names, at least one of which must be available in
