@@ -107,8 +107,10 @@ def directive_target(path: str) -> str:
     static analysis resolves the name to the submodule; the object's defining path is used instead.
     """
     module_name, name = path.rsplit(".", 1)
-    obj = getattr(importlib.import_module(module_name), name)
-    if inspect.ismodule(obj) or importlib.util.find_spec(path) is None:
+    module = importlib.import_module(module_name)
+    obj = getattr(module, name)
+    # A public module that is no package (`xai_gen.datasets`) has no submodules to clash with.
+    if inspect.ismodule(obj) or not hasattr(module, "__path__") or importlib.util.find_spec(path) is None:
         return path
     return f"{obj.__module__}.{obj.__qualname__}"
 

@@ -255,6 +255,23 @@ def test_class_names_reach_the_saved_model_the_explanation_and_the_plot(tmp_path
     assert plot_gvr(gvr, 0)._suptitle.get_text().startswith("why 'circle' rather than 'ring'")
 
 
+def test_comparison_and_job_name_the_classes_the_data_set_names() -> None:
+    from xai_gen.cli._job import _bundled_source
+    from xai_gen.compare import compare
+    from xai_gen.data import synthetic_cxr
+    from xai_gen.viz import plot_grid
+
+    torch.manual_seed(0)
+    data = synthetic_cxr(6, size=16, seed=0)
+    model = xg.SmallCNN(image_size=16, num_classes=2, width=4, hidden=8)  # records no class names
+    r = compare(["saliency"], model, data, metrics=["sparseness"], n=4, progress=False)
+    exp = r.explanations["saliency"]
+    assert exp.class_names == ("healthy", "diseased")
+    labels = {ax.get_ylabel() for ax in plot_grid(r.images, r.explanations).axes}
+    assert {"class 'healthy'", "class 'diseased'"} & labels
+    assert _bundled_source("synthetic-cxr", type("B", (), {"test": data})()).class_names == ("healthy", "diseased")
+
+
 # -- comparison report ------------------------------------------------------------------------
 def test_report_tables_split_by_family_and_the_shared_gvr_path_is_stated() -> None:
     import numpy as np

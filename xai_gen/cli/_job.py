@@ -148,7 +148,9 @@ def _bundled_source(kind: str, bundle: Any) -> TensorSource:
         truth["masks"] = data.masks
     if getattr(data, "difference", None) is not None:
         truth["true_difference"] = data.difference
-    return TensorSource(kind, data.images, getattr(data, "labels", None), truth)
+    names = getattr(data, "class_names", None)
+    return TensorSource(kind, data.images, getattr(data, "labels", None), truth,
+                        None if names is None else tuple(str(n) for n in names))
 
 
 def _folder_source(args: argparse.Namespace, arg: str, model: Any) -> FolderSource:

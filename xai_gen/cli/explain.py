@@ -78,6 +78,10 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader | None = None) -> 
     out = Path(args.out)
     summary = run_with(args, work, out, args.data)
     images, explanations = first_explanations(out, summary.shards, args.figure_rows)
+    names = getattr(work.source, "class_names", None)
+    for exp in explanations.values():
+        # A model that does not record its classes: the grid names them from the data set.
+        exp.class_names = exp.class_names or names
     if explanations:
         fig = plot_grid(
             images, explanations, max_rows=args.figure_rows, title=f"{args.data}: first {len(images)} images"

@@ -180,6 +180,10 @@ class _Runner:
                     t0 = time.perf_counter()
                     exp = explainer.attribute(self.model, batch.x, batch.target)
                     run.seconds += time.perf_counter() - t0
+                if exp.class_names is None and self.samples.class_names is not None:
+                    # The model does not record its classes but the data set names them (the
+                    # X-rays' healthy / diseased): figures and titles show the names.
+                    exp.class_names = tuple(str(n) for n in self.samples.class_names)
                 run.peak = max(run.peak, mem.peak)
                 if sum(len(e) for e in run.shown) < s.figure_rows:
                     run.shown.append(exp[: s.figure_rows].cpu())

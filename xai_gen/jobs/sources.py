@@ -73,6 +73,7 @@ class TensorSource:
         images: `(N, C, H, W)` float images.
         labels: `(N,)` labels or None.
         truth: per-item ground truth, each `(N, ...)` (e.g. `masks`, `true_difference`).
+        class_names: names of the label values (index i names class i), where the data set has them.
 
     Example:
         >>> import torch
@@ -85,6 +86,7 @@ class TensorSource:
     images: Tensor
     labels: Tensor | None = None
     truth: dict[str, Tensor] = field(default_factory=dict)
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
