@@ -33,7 +33,6 @@ from PIL import Image
 
 from xai_gen.cli import build_parser
 from xai_gen.cli._job import build_work
-from xai_gen.cli._setup import load_bundle
 from xai_gen.compare.report import markdown_table
 from xai_gen.jobs import RayOptions, run_job
 
@@ -52,7 +51,7 @@ def mnist_work(method: str, n: int, shard_size: int = 100, batch_size: int = 50)
          "--shard-size", str(shard_size), "--batch-size", str(batch_size),
          "--cache-dir", str(ROOT / "runs")]
     )
-    return build_work(args, [method], [], load_bundle)
+    return build_work(args, [method], [])
 
 
 def timed_job(work: Any, engine: str, threads: int | None, workers: int | None) -> float:

@@ -5,7 +5,9 @@ counterfactuals and frames where the method has them, targets, per-sample metric
 `OUT/index.csv` (one row per image: shard, row, status, skip reason, target and metric
 values per method), `OUT/grid.png` (the first images: input, then one overlay per method,
 plus GVR's counterfactual and the traversal's frames) and `OUT/timing.md` (seconds per
-method). A killed job continues with `--resume`; `--engine ray` runs it on Ray.
+method). A killed job continues with `--resume`; `--engine ray` runs it on Ray. Of a bundled
+data set's models only those the methods and metrics need are loaded (with `--retrain`,
+trained); the grid names the classes where the data set names them.
 """
 
 from __future__ import annotations
