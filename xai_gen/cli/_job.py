@@ -134,15 +134,10 @@ def _bundled_source(kind: str, bundle: Any) -> TensorSource:
     """The bundled test split: from the bundle when one is loaded, else drawn directly."""
     if bundle is not None:
         data = bundle.test
-    elif kind == "mnist":
-        from xai_gen.data import mnist_5k
-
-        data = mnist_5k().test
     else:
-        from xai_gen.data import synthetic_cxr
+        from xai_gen.bundles.spec import load_data
 
-        # The bundle's test split: `synthetic_cxr_bundle`'s defaults, split 80 / 20.
-        data = synthetic_cxr(2000, size=64, seed=0).split(0.2)[1]
+        data = load_data(kind)[1]  # the shipped bundle's test split (`xai_gen.datasets`)
     truth: dict[str, Tensor] = {}
     if getattr(data, "masks", None) is not None:
         truth["masks"] = data.masks
