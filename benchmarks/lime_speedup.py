@@ -139,12 +139,13 @@ def compare_case(
     fast = xg.FastLime(num_samples=samples, progress=False)
     lime_t, lime_maps = timed(lambda: lime.attribute(model, x, target).attributions, rounds)
     fast_t, fast_maps = timed(lambda: fast.attribute(model, x, target).attributions, rounds)
-    model_t = model_alone(model, x, samples, fast.params["batch_size"])
+    batch_size = fast.rows_per_call(model, x) or len(x) * samples  # what FastLime's calls take
+    model_t = model_alone(model, x, samples, batch_size)
     segments = segment_images(x, "quickshift", None, seed=0)
     reference = per_segment(lime_maps, segments)
     same, skipped = mean_correlation(reference, per_segment(fast_maps, segments))
     with torch.no_grad():
-        other = segment_weights(model, x, target, segments, samples, None, fast.params["batch_size"], 1, 0.25)
+        other = segment_weights(model, x, target, segments, samples, None, batch_size, 1, 0.25)
     independent, _ = mean_correlation(reference, [w[: len(r)].numpy() for w, r in zip(other, reference, strict=True)])
     return Row(case, len(x), lime_t, fast_t, model_t, same, independent, skipped)
 

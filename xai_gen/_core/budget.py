@@ -1,7 +1,7 @@
 """Memory budgets: how many rows of an expanded batch one call may hold at once.
 
 Methods that expand a batch (Integrated Gradients' path points, Occlusion's patched copies,
-LIME's perturbed samples, deletion curves) split their work so that the memory it needs stays
+LIME's perturbed samples, GVR's rows, the frames of the latent walks, deletion curves) split their work so that the memory it needs stays
 under a budget, instead of asking the user for a chunk size. The cost of one row is measured
 on a one-row probe: on a CUDA device as the growth of the allocator's peak, elsewhere as the
 bytes of every tensor autograd keeps for the backward pass (the activations), which is what
@@ -17,7 +17,16 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["AUTO_CAP", "MemoryBudget", "available_bytes", "check_budget", "resolve_budget", "row_bytes", "rows_within"]
+__all__ = [
+    "AUTO_CAP",
+    "MemoryBudget",
+    "available_bytes",
+    "budget_rows",
+    "check_budget",
+    "resolve_budget",
+    "row_bytes",
+    "rows_within",
+]
 
 #: A budget: `"auto"`, a number of bytes, or None (no bound: one call for everything).
 MemoryBudget = int | str | None
@@ -137,3 +146,34 @@ def rows_within(budget: int | None, per_row: int, total: int) -> int:
     if budget is None:
         return total
     return max(1, min(total, budget // max(per_row, 1)))
+
+
+def budget_rows(
+    budget: MemoryBudget,
+    fn: Callable[[Tensor], Tensor],
+    row: Tensor,
+    backward: bool = True,
+    extra: int = 0,
+) -> int | None:
+    """Rows one call of `fn` may take under `budget`, from a one-row probe (`row_bytes`).
+
+    Args:
+        budget: `"auto"`, bytes, or None (no bound).
+        fn: the computation that will run on chunks of rows.
+        row: `(1, ...)` one input row of `fn`.
+        backward: the chunks are differentiated (see `row_bytes`).
+        extra: bytes per row held outside `fn`, e.g. a copy made to build the row.
+
+    Returns:
+        Rows per call (at least one), or None for no bound; no probe runs then.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 1000))
+        >>> per_row = row_bytes(net, torch.rand(1, 1, 4, 4))
+        >>> budget_rows(10 * per_row, net, torch.rand(1, 1, 4, 4)), budget_rows(None, net, torch.rand(1, 1, 4, 4))
+        (10, None)
+    """
+    limit = resolve_budget(budget, row.device)
+    if limit is None:
+        return None
+    return max(1, limit // max(row_bytes(fn, row, backward) + extra, 1))

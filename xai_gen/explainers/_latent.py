@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import field
 
 import torch
 from torch import Tensor
 
-from xai_gen._core.batching import chunked
+from xai_gen._core.budget import MemoryBudget, budget_rows, check_budget
 from xai_gen.explainer import Explainer
 from xai_gen.latent.model import LatentModel
 
@@ -19,20 +20,55 @@ class LatentExplainer(Explainer):
 
     Attributes:
         latent_model: the `LatentModel` the explainer walks in.
+        memory_budget: what the rows of one pass (codes decoded, the images classified, and
+            their graph where a gradient is taken) may occupy: `"auto"` (a quarter of the free
+            memory, at most 512 MiB), bytes, or None (every row in one pass). The cost of one
+            row is measured on a one-image probe and every pass over the rows (GVR's search,
+            the frames of a walk) is split to stay under it; the results are the same.
+            Keyword-only, so that the explainers' positional settings keep their order.
     """
 
     latent_model: LatentModel
+    memory_budget: MemoryBudget = field(default="auto", kw_only=True)
 
     def __post_init__(self) -> None:
         if not isinstance(self.latent_model, LatentModel):
             raise TypeError(
                 f"latent_model must be a xai_gen.LatentModel, got {type(self.latent_model).__name__}"
             )
+        check_budget(self.memory_budget)
 
     def check_inputs(self, x: Tensor) -> None:
         """`x: (N, C, H, W)` must have the latent model's image shape and value range."""
         self.latent_model.check_images(x)
         self.latent_model.check_value_range(x)
+
+    def rows_per_pass(
+        self, score: Callable[[Tensor, Tensor], Tensor], x: Tensor, backward: bool = True
+    ) -> int | None:
+        """Rows per pass under `memory_budget`, from a probe on `x[:1]`; None: no bound.
+
+        A pass decodes codes and scores them: the probe runs `decode` and `score(image, z)` on
+        the code of one image, with the backward pass when `backward`. Call it with the latent
+        model's and the model's parameters frozen (the probe's backward must not reach them).
+
+        Args:
+            score: `(images (A, C, H, W), codes (A, D)) -> (A, ...)`: what a pass computes
+                besides decoding (the model's output; anything else a pass holds per row).
+            x: `(N, C, H, W)` images in the latent model's dtype.
+            backward: the passes are differentiated (GVR's search, Latent Shift's gradient).
+        """
+        if self.memory_budget is None:
+            return None
+        lm = self.latent_model
+        with torch.no_grad():
+            code = lm.encode(x[:1])
+
+        def one_pass(z: Tensor) -> Tensor:
+            image = lm.decode(z)
+            return torch.cat([image.flatten(1), score(image, z).reshape(z.shape[0], -1)], dim=1)
+
+        return budget_rows(self.memory_budget, one_pass, code, backward)
 
 
 def _latent_head(model: Callable[[Tensor], Tensor], lm: LatentModel) -> Callable[[Tensor], Tensor] | None:
@@ -57,14 +93,3 @@ def _latent_head(model: Callable[[Tensor], Tensor], lm: LatentModel) -> Callable
                 stacklevel=4,
             )
     return head
-
-
-#: Rows per forward/backward pass on the CPU. Convolutions over the whole batch at once run
-#: out of cache, so on the CPU a row costs less in chunks of this size than in one pass of a
-#: thousand rows (see the GVR batch benchmark). GPUs take the whole batch.
-_CPU_CHUNK = 128
-
-
-def _chunked(fn: Callable[[Tensor], Tensor], t: Tensor) -> Tensor:
-    """`fn` over `t` in `_CPU_CHUNK`-row pieces on the CPU (whole on a GPU), concatenated."""
-    return chunked(fn, t, None if t.is_cuda else _CPU_CHUNK)

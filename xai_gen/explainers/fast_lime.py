@@ -37,12 +37,17 @@ class FastLime(Lime):
         segmentation: "quickshift", "slic" or "felzenszwalb".
         segmentation_params: skimage parameters that override `SEGMENTATION_DEFAULTS`.
         hide_color: value of a switched-off superpixel; None uses each superpixel's mean.
-        batch_size: perturbed images per model call, taken across images. 256 suits a small
-            CNN on a CPU, where larger batches outgrow the cache (1,024 was 1.5x slower for
-            the MNIST `SmallCNN` on one thread); raise it on a GPU.
+        batch_size: perturbed images per model call, taken across images; when set it wins
+            over `memory_budget`. None: sized from it.
         seed: seeds the patterns (each image's own, as lime's `random_state`) and quickshift.
         kernel_width: width of the exponential kernel on the cosine distance.
         progress: tqdm bar over the perturbed images.
+        memory_budget: what the perturbed images of one model call may occupy: `"auto"` (a
+            quarter of the free memory, at most 512 MiB), bytes, or None (all `N * num_samples`
+            in one call). The cost of one image is measured on a one-image probe of the model;
+            the maps are the same. "auto" gives the MNIST `SmallCNN` about 140 images a call,
+            about where a CPU is fastest (larger batches outgrow the cache: 1,024 was 1.5x
+            slower than 256 on one thread).
 
     `attribute(model, x, target)` takes `x: (N, C, H, W)` with C = 1 or 3 and returns
     attributions `(N, C, H, W)`: each pixel holds its superpixel's weight, on every channel.
@@ -61,8 +66,10 @@ class FastLime(Lime):
 
     def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Tensor:
         segments = segment_images(x, self.segmentation, self.segmentation_params, self.seed)
+        # A call holds its perturbed images, built from a bool mask per pixel.
+        rows = self.rows_per_call(model, x, extra=x[0, 0].numel())
         weights = segment_weights(
-            model, x, target, segments, self.num_samples, self.hide_color, self.batch_size,
+            model, x, target, segments, self.num_samples, self.hide_color, rows or x.shape[0] * self.num_samples,
             self.seed, self.kernel_width, self.progress,
         )
         return paint(weights, segments, x.shape[1])

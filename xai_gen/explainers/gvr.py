@@ -34,9 +34,10 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from xai_gen._core.batching import chunked
 from xai_gen._core.state import preserved
 from xai_gen.explainer import Explanation, register_explainer
-from xai_gen.explainers._latent import _CPU_CHUNK, LatentExplainer, _chunked, _latent_head
+from xai_gen.explainers._latent import LatentExplainer, _latent_head
 from xai_gen.latent.model import LatentModel
 
 __all__ = ["GVR"]
@@ -232,12 +233,13 @@ class _LatentSearch:
         weights: tuple[float, float],
         lr: float,
         patience: int | None,
+        chunk: int | None = None,
     ) -> None:
         r, device = z0.shape[0], z0.device
         self.lm, self.classify, self.image_head, self.crit = lm, classify, image_head, crit
         self.gamma, self.consistency = weights
         self.patience = patience
-        self.chunk = r if z0.is_cuda else _CPU_CHUNK
+        self.chunk = chunk or r  # rows per pass (memory_budget); None: all at once
         # Results, one row per sample.
         self.latents = z0.clone()
         self.steps = torch.zeros(r, dtype=torch.long, device=device)
@@ -533,12 +535,23 @@ class GVR(LatentExplainer):
             )
         dtype = param.dtype if param is not None else x.dtype
         head = _latent_head(model, lm)
+
+        def classify(image: Tensor | None, z: Tensor) -> Tensor:
+            return head(z) if head is not None else model(image)
+
+        def held(image: Tensor, z: Tensor) -> Tensor:
+            """What one search pass computes per row besides the decoded image."""
+            judge = None if self.criterion_on == "image" else head  # as the search will
+            out = (judge(z) if judge is not None else model(image)).reshape(z.shape[0], -1)
+            return torch.cat([out, lm.encode(image)], dim=1) if self.consistency else out
+
         with preserved(lm), torch.no_grad():
             xin = x.to(dtype)
-            z_in = _chunked(lm.encode, xin)
+            per_pass = self.rows_per_pass(held, xin)
+            z_in = chunked(lm.encode, xin, per_pass)
             # model(x) is head(f(x)) when the model's encoder is GVR's own: skip the re-encode.
             own = head is not None and getattr(model, "latent_model", None) is lm
-            out_x = head(z_in) if own else _chunked(model, xin)
+            out_x = head(z_in) if own else chunked(model, xin, per_pass)
             if self.criterion_on == "image":
                 head = None  # judge g(z) as the model sees the image: h(f(g(z)))
             if out_x.dim() == 1 or out_x.shape[1] == 1:
@@ -548,23 +561,22 @@ class GVR(LatentExplainer):
                     target = out_x.argmax(1)
                 crit, cols, rows, contrasts = self._class_setup(target, out_x.softmax(1))
             z0 = z_in[rows] if rows is not None else z_in
-            g0 = _chunked(lm.decode, z0)
-
-            def classify(image: Tensor | None, z: Tensor) -> Tensor:
-                return head(z) if head is not None else model(image)
+            g0 = chunked(lm.decode, z0, per_pass)
 
             weights = (float(self.gamma), float(self.consistency))
-            run = _LatentSearch(lm, classify, head is None, z0, g0, crit, cols, weights, float(self.lr), self.patience)
+            run = _LatentSearch(
+                lm, classify, head is None, z0, g0, crit, cols, weights, float(self.lr), self.patience, per_pass
+            )
             with torch.enable_grad():
                 res = _optimise(run, self.max_steps, self.progress)
             flags = res.flags
-            counterfactuals = _chunked(lm.decode, res.latents)
+            counterfactuals = chunked(lm.decode, res.latents, per_pass)
             if head is None:  # the criterion was evaluated on the decoded image already
                 decoded, decoded_success = res.record, flags["success"]
             else:
                 # h(z*) is the paper's criterion, but the model on the image g(z*) sees
                 # h(f(g(z*))), which differs wherever f(g(z)) != z: report both.
-                _, _, decoded_reached, _, decoded = crit(_chunked(model, counterfactuals), cols)
+                _, _, decoded_reached, _, decoded = crit(chunked(model, counterfactuals, per_pass), cols)
                 decoded_success = decoded_reached & ~flags["nonfinite"] & ~flags["satisfied_at_start"]
         _warn(flags, head is None)
         take = (lambda t: t[rows]) if rows is not None else (lambda t: t)

@@ -49,9 +49,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from xai_gen._core.batching import chunked
 from xai_gen._core.state import preserved
 from xai_gen.explainer import Explanation, register_explainer
-from xai_gen.explainers._latent import _CPU_CHUNK, LatentExplainer, _chunked, _latent_head
+from xai_gen.explainers._latent import LatentExplainer, _latent_head
 from xai_gen.explainers.latent_traversal import _score_frames
 from xai_gen.metrics.traversal import traversal_monotonicity
 
@@ -311,7 +312,10 @@ class LatentShift(LatentExplainer):
             raise ValueError(f"latent_model is on {param.device} but x is on {x.device}; move one of them")
         dtype = param.dtype if param is not None else x.dtype
         head = _latent_head(model, lm)
-        chunk = x.shape[0] if x.is_cuda else _CPU_CHUNK
+
+        def classify(image: Tensor, z: Tensor) -> Tensor:
+            return head(z) if head is not None else model(image)
+
         low, high = lm.value_range
         # The image-change rule is a fraction of the pixel range; a decoder that declares no
         # bounded range is measured against the width of the library's [-1, 1] convention.
@@ -320,10 +324,11 @@ class LatentShift(LatentExplainer):
         def evaluate(z: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
             """Images and explained outputs of latents `z (A, D)` of rows `rows (A,)`, in chunks."""
             images, scores = [], []
+            chunk = per_pass or z.shape[0]
             for lo in range(0, z.shape[0], chunk):
                 zc = z[lo : lo + chunk]
                 img = lm.decode(zc)
-                out = head(zc) if head is not None else model(img)
+                out = classify(img, zc)
                 images.append(img)
                 scores.append(_explained_output(out, None if target is None else target[rows[lo : lo + chunk]]))
             return torch.cat(images), torch.cat(scores)
@@ -331,8 +336,11 @@ class LatentShift(LatentExplainer):
         n = x.shape[0]
         every = torch.arange(n, device=x.device)
         with preserved(lm):
+            # One bound for every pass: the gradient pass below is the costliest per row.
+            per_pass = self.rows_per_pass(classify, x.to(dtype))
+            chunk = per_pass or n
             with torch.no_grad():
-                z0 = _chunked(lm.encode, x.to(dtype))
+                z0 = chunked(lm.encode, x.to(dtype), per_pass)
             x0, score0, grad = [], [], []
             with torch.enable_grad():
                 for lo in range(0, n, chunk):
@@ -366,7 +374,7 @@ class LatentShift(LatentExplainer):
                 if head is None:
                     decoded = probabilities
                 else:
-                    decoded = _score_frames(model, frames, target)
+                    decoded = _score_frames(model, frames, target, per_pass)
         reason = found.reason
         success = (reason == _CODE["floor"]) | (reason == _CODE["drop"])
         recon_done = reason == _CODE["reconstruction"]

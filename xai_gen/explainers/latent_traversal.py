@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from xai_gen._core.batching import chunked
 from xai_gen._core.state import preserved
 from xai_gen.explainer import Explanation, register_explainer
 from xai_gen.explainers._latent import LatentExplainer
@@ -37,15 +38,13 @@ from xai_gen.metrics.traversal import traversal_monotonicity
 
 __all__ = ["LatentTraversal"]
 
-#: Images per classifier call when scoring frames (N * (T + 1) of them).
-_CHUNK = 1024
-
-
-def _score_frames(model: Callable[[Tensor], Tensor], frames: Tensor, target: Tensor | None) -> Tensor:
-    """`(N, T, C, H, W)` frames -> `(N, T)`: softmax probability of `target`, or the raw output."""
+def _score_frames(
+    model: Callable[[Tensor], Tensor], frames: Tensor, target: Tensor | None, rows: int | None = None
+) -> Tensor:
+    """`(N, T, C, H, W)` frames -> `(N, T)`: softmax probability of `target`, or the raw output,
+    in model calls of `rows` frames (None: one call)."""
     n, t = frames.shape[:2]
-    flat = frames.flatten(0, 1)
-    outs = torch.cat([model(flat[i : i + _CHUNK]) for i in range(0, len(flat), _CHUNK)])
+    outs = chunked(model, frames.flatten(0, 1), rows)
     if outs.dim() == 1 or outs.shape[1] == 1:
         return outs.reshape(n, t)
     probs = outs.softmax(dim=1).view(n, t, -1)
@@ -153,18 +152,24 @@ class LatentTraversal(LatentExplainer):
         x = lm.check_images(x)
         if path == "auto":
             path = "conditional" if isinstance(lm, ConditionalLatentModel) else "gvr"
+        param = next(lm.parameters(), None)
+        with preserved(lm):
+            # Frames are decoded and scored, forward only, in passes of `rows` frames.
+            rows = self.rows_per_pass(lambda image, z: model(image), x if param is None else x.to(param.dtype), False)
         if path == "conditional":
-            exp = self._conditional(model, x, target)
+            exp = self._conditional(model, x, target, rows)
         else:
-            exp = self._gvr(model, x, target)
+            exp = self._gvr(model, x, target, rows)
         with torch.no_grad():
-            exp.probabilities = _score_frames(model, exp.frames, exp.targets)
+            exp.probabilities = _score_frames(model, exp.frames, exp.targets, rows)
         exp.extras["monotonicity"] = traversal_monotonicity(exp.probabilities)
         exp.attributions = (exp.frames[:, -1] - exp.frames[:, 0]).to(x.dtype)
         exp.counterfactuals = exp.frames[:, 0]
         return exp
 
-    def _conditional(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Explanation:
+    def _conditional(
+        self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None, rows: int | None
+    ) -> Explanation:
         lm, steps, positive_class = self.latent_model, self.steps, self.positive_class
         param = next(lm.parameters(), None)
         xin = x if param is None else x.to(param.dtype)
@@ -183,7 +188,8 @@ class LatentTraversal(LatentExplainer):
                 n, t = x.shape[0], steps + 1
                 # Frames G(z1, (n/T) z2), n = 0..T: z1 fixed, z2 scaled up from the zero vector.
                 z2s = _line(torch.zeros_like(z2), z2, steps)
-                frames = lm.generate(z1.repeat_interleave(t, dim=0), z2s).view(n, t, *x.shape[1:])
+                codes = torch.cat([z1.repeat_interleave(t, dim=0), z2s], dim=1)
+                frames = chunked(lambda z: lm.generate(*lm.split(z)), codes, rows).view(n, t, *x.shape[1:])
         return Explanation(
             attributions=frames[:, -1],
             inputs=x,
@@ -193,13 +199,16 @@ class LatentTraversal(LatentExplainer):
             extras={"z1": z1, "z2": z2},
         )
 
-    def _gvr(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Explanation:
+    def _gvr(
+        self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None, rows: int | None
+    ) -> Explanation:
         lm, steps = self.latent_model, self.steps
-        g = GVR(lm, **{"progress": self.progress, **(self.gvr_params or {})}).attribute(model, x, target)
+        settings = {"progress": self.progress, "memory_budget": self.memory_budget, **(self.gvr_params or {})}
+        g = GVR(lm, **settings).attribute(model, x, target)
         z0, z_star = g.extras["latents_start"], g.extras["latents"]
         with preserved(lm), torch.no_grad():
             # From the counterfactual (n = 0) to the reconstruction (n = T); see module docstring.
-            frames = lm.decode(_line(z_star, z0, steps)).view(len(g), steps + 1, *x.shape[1:])
+            frames = chunked(lm.decode, _line(z_star, z0, steps), rows).view(len(g), steps + 1, *x.shape[1:])
         return Explanation(
             attributions=frames[:, -1],
             inputs=g.inputs,

@@ -16,6 +16,7 @@ from skimage import segmentation as _skseg
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from xai_gen._core.budget import MemoryBudget, budget_rows, check_budget
 from xai_gen._core.validators import positive_int
 from xai_gen.explainer import Explainer, register_explainer
 
@@ -139,7 +140,7 @@ class Lime(Explainer):
 
     Each image gets a fresh `LimeImageExplainer(random_state=seed)`, so an image's map does
     not depend on the other images of the batch. Cost: `num_samples` model evaluations per
-    image, in batches of `batch_size`.
+    image, in batches of `batch_size` (sized from `memory_budget` unless set).
 
     Args:
         num_samples: perturbed images per explained image.
@@ -150,10 +151,15 @@ class Lime(Explainer):
         hide_color: value of a switched-off superpixel, in the model's input range (e.g. -1.0
             for the background of a [-1, 1] digit); None (lime's default) uses the mean of
             each superpixel.
-        batch_size: images per model call (lime's default of 10 makes calls tiny).
+        batch_size: perturbed images per model call, lime's `batch_size` (its default of 10
+            makes calls tiny); when set it wins over `memory_budget`. None: sized from it.
         seed: seeds lime's sampling (`random_state`) and the segmentation; same seed, same map.
         kernel_width: width of lime's exponential kernel on the cosine distance.
         progress: tqdm bar over the images of the batch.
+        memory_budget: what the perturbed images of one model call may occupy (lime's float64
+            copies of them included): `"auto"` (a quarter of the free memory, at most 512 MiB),
+            bytes, or None (all `num_samples` of an image in one call). The cost of one image
+            is measured on a one-image probe of the model; the maps are the same.
 
     `attribute(model, x, target)` takes `x: (N, C, H, W)` with C = 1 or 3 and returns
     attributions `(N, C, H, W)`. Logits `(N, K)` are explained through their softmax; a
@@ -174,15 +180,17 @@ class Lime(Explainer):
     segmentation: str = "quickshift"
     segmentation_params: dict[str, Any] | None = None
     hide_color: float | None = None
-    batch_size: int = 256
+    batch_size: int | None = None
     seed: int = 0
     kernel_width: float = 0.25
     progress: bool = True
+    memory_budget: MemoryBudget = "auto"
 
     def __post_init__(self) -> None:
         """Raise a `TypeError`/`ValueError` naming the first bad hyper-parameter."""
         positive_int(self.num_samples, "num_samples")
-        positive_int(self.batch_size, "batch_size")
+        positive_int(self.batch_size, "batch_size", allow_none=True)
+        check_budget(self.memory_budget)
         if self.segmentation not in _ALGORITHMS:
             raise ValueError(f"segmentation must be one of {sorted(_ALGORITHMS)}, got {self.segmentation!r}")
         params = self.segmentation_params
@@ -216,8 +224,24 @@ class Lime(Explainer):
         if x.shape[1] not in (1, 3):
             raise ValueError(f"x must have 1 or 3 channels for LIME, got shape {tuple(x.shape)}")
 
+    def rows_per_call(self, model: Callable[[Tensor], Tensor], x: Tensor, extra: int = 0) -> int | None:
+        """Perturbed images per model call: `batch_size`, else sized from `memory_budget` by a
+        forward probe of the model on `x[:1]` (`x: (N, C, H, W)`); None: no bound.
+
+        Args:
+            model: the model, parameters frozen.
+            x: the images to explain.
+            extra: bytes each perturbed image holds outside the model (copies made to build it).
+        """
+        if self.batch_size is not None:
+            return self.batch_size
+        return budget_rows(self.memory_budget, model, x[:1], backward=False, extra=extra)
+
     def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Tensor:
         n, channels = x.shape[:2]
+        # lime builds every perturbed image as an (H, W, 3) float64 copy and stacks a batch of them.
+        copies = 2 * 3 * 8 * x.shape[2] * x.shape[3]
+        batch_size = self.rows_per_call(model, x, copies) or self.num_samples
         segment = make_segmenter(self.segmentation, self.segmentation_params, self.seed)
         predict = _classifier_fn(model, channels, x)
         labels = [0] * n if target is None else target.tolist()
@@ -236,7 +260,7 @@ class Lime(Explainer):
                     hide_color=self.hide_color,
                     top_labels=None,
                     num_samples=self.num_samples,
-                    batch_size=self.batch_size,
+                    batch_size=batch_size,
                     segmentation_fn=segment,
                     random_seed=self.seed,
                 )
