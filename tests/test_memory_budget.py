@@ -7,7 +7,10 @@ import torch
 from torch import nn
 
 import xai_gen as xg
+from xai_gen import LatentModel
 from xai_gen._core.budget import check_budget, resolve_budget, row_bytes, rows_within
+from xai_gen._core.state import preserved
+from xai_gen.latent import nets
 from xai_gen.models import SmallCNN
 
 
@@ -89,3 +92,73 @@ def test_deletion_curves_stay_under_the_budget_with_the_same_scores():
     bounded = deletion_auc(spy, x, maps, target=0, n_steps=8, memory_budget=budget)
     assert max(spy.sizes[1:]) <= 9
     torch.testing.assert_close(bounded, deletion_auc(net, x, maps, target=0, n_steps=8, memory_budget=None))
+
+
+def latent_model() -> LatentModel:
+    torch.manual_seed(0)
+    g = nets.spec("dcgan_generator", latent_dim=6, image_shape=(1, 16, 16), width=4)
+    e = nets.spec("dcgan_encoder", out_dim=6, image_shape=(1, 16, 16), width=4)
+    return LatentModel.from_specs(g, e).eval()
+
+
+def decode_and_classify_bytes(lm: LatentModel, net: nn.Module, x: torch.Tensor, backward: bool) -> int:
+    """Bytes one row of a latent pass holds: its code decoded and the image classified."""
+
+    def one_pass(z: torch.Tensor) -> torch.Tensor:
+        image = lm.decode(z)
+        return torch.cat([image.flatten(1), net(image)], dim=1)
+
+    with preserved(lm), preserved(net):
+        return row_bytes(one_pass, lm.encode(x[:1]).detach(), backward)
+
+
+@pytest.mark.parametrize(
+    ("make", "fields", "backward"),
+    [
+        (lambda lm: xg.GVR(lm, max_steps=6, patience=None, progress=False), ("attributions", "steps", "success"), True),
+        (lambda lm: xg.LatentShift(lm, n_frames=4), ("attributions", "frames", "probabilities", "steps"), True),
+        # Its frames are decoded and scored forward only (its GVR run is bounded like GVR's).
+        (
+            lambda lm: xg.LatentTraversal(lm, steps=4, progress=False, gvr_params={"max_steps": 4}),
+            ("attributions", "frames", "probabilities"),
+            False,
+        ),
+    ],
+    ids=["gvr", "latent_shift", "latent_traversal"],
+)
+def test_latent_explainers_keep_every_pass_under_the_budget(make, fields, backward):
+    lm, net = latent_model(), model()
+    x = torch.rand(5, 1, 16, 16) * 2 - 1
+    budget = 2 * decode_and_classify_bytes(lm, net, x, backward=True)
+    rows = budget // decode_and_classify_bytes(lm, net, x, backward=backward)
+    spy = BatchSizes(net)
+    bounded = make(lm).attribute(spy, x, target=1, memory_budget=budget)
+    assert max(spy.sizes) <= rows < 5 and len(spy.sizes) > 5
+    free_spy = BatchSizes(net)
+    free = make(lm).attribute(free_spy, x, target=1, memory_budget=None)
+    assert max(free_spy.sizes) >= 5  # unbounded: whole batches
+    for name in fields:
+        torch.testing.assert_close(getattr(bounded, name), getattr(free, name), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("explainer", [xg.Lime, xg.FastLime], ids=["lime", "fast_lime"])
+def test_lime_calls_stay_under_the_budget_with_the_same_maps(explainer):
+    net, x = model(), torch.rand(2, 1, 16, 16)
+    lime = explainer(num_samples=30, segmentation="slic", progress=False)
+    with preserved(net):
+        budget = 4 * row_bytes(net, x[:1], backward=False)
+    spy = BatchSizes(net)
+    bounded = lime.attribute(spy, x, target=1, memory_budget=budget).attributions
+    assert max(spy.sizes) <= 4
+    free_spy = BatchSizes(net)
+    free = lime.attribute(free_spy, x, target=1, memory_budget=None).attributions
+    assert max(free_spy.sizes) >= 30  # unbounded: all samples of an image (FastLime: of all images) at once
+    torch.testing.assert_close(bounded, free, rtol=1e-5, atol=1e-7)
+
+
+def test_a_hand_set_lime_batch_wins_over_the_budget():
+    spy = BatchSizes(model())
+    xg.FastLime(num_samples=30, segmentation="slic", batch_size=7, memory_budget=1, progress=False).attribute(
+        spy, torch.rand(2, 1, 16, 16), target=0
+    )
+    assert set(spy.sizes[1:-1]) == {7}

@@ -408,6 +408,8 @@ class GVR(LatentExplainer):
             ("why 9 rather than 4, rather than 7?"). With several, the result has one row per
             (input, contrast) pair, input-major, with `inputs` and `targets` repeated.
         progress: show a tqdm bar over the steps with the number of active samples.
+        memory_budget: keyword-only: what one pass over the rows may occupy (`"auto"`, bytes or
+            None); see `LatentExplainer`. The results do not depend on it.
 
     `attribute(model, x, target, contrast=...)` with `x: (N, C, H, W)` returns an `Explanation`
     with `R` rows (`R = N`, or the number of (input, contrast) pairs):

@@ -9,7 +9,7 @@ import torch
 from captum.attr import IntegratedGradients as _CaptumIG
 from torch import Tensor
 
-from xai_gen._core.budget import MemoryBudget, check_budget, resolve_budget, row_bytes, rows_within
+from xai_gen._core.budget import MemoryBudget, budget_rows, check_budget
 from xai_gen._core.validators import positive_int
 from xai_gen.explainer import Explainer, register_explainer
 from xai_gen.explainers._captum import BaselineLike, as_baseline
@@ -78,10 +78,8 @@ class IntegratedGradients(Explainer):
         baselines = as_baseline(self.baseline, x)
         points = self.internal_batch_size
         if points is None:
-            budget = resolve_budget(self.memory_budget, x.device)
-            total = x.shape[0] * self.n_steps
-            points = rows_within(budget, row_bytes(model, x[:1]) if budget else 0, total)
-            if points >= total:
+            points = budget_rows(self.memory_budget, model, x[:1])
+            if points is not None and points >= x.shape[0] * self.n_steps:
                 points = None  # everything fits: one pass, Captum's fastest path
         # Captum needs at least one path point per input in a pass: with a small budget the
         # inputs themselves are split, `points` images per call.

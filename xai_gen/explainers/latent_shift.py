@@ -228,6 +228,8 @@ class LatentShift(LatentExplainer):
             reconstruction exceeds this fraction of the latent model's value range.
         n_frames: `T`, the number of frames, both ends included.
         heat_map: `"int"` (default), `"max"` or `"mean"`; see `attributions` below.
+        memory_budget: keyword-only: what one pass over the rows may occupy (`"auto"`, bytes or
+            None); see `LatentExplainer`. The results do not depend on it.
 
     `attribute(model, x, target)` with `x: (N, C, H, W)` returns an `Explanation` with:
 

@@ -77,6 +77,8 @@ class LatentTraversal(LatentExplainer):
         gvr_params: GVR path: keyword arguments of `GVR` (gamma, lr, max_steps, beta, cutoff,
             direction, stop, contrast).
         progress: show GVR's progress bar (GVR path).
+        memory_budget: keyword-only: what one pass over the rows may occupy (`"auto"`, bytes or
+            None); see `LatentExplainer`. Also GVR's, unless `gvr_params` sets one.
 
     `attribute(model, x, target)` with `x: (N, C, H, W)` returns an `Explanation` with
     `frames (N, T+1, C, H, W)`, `probabilities (N, T+1)` (softmax probability of `target` per

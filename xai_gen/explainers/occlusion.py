@@ -8,7 +8,7 @@ import torch
 from captum.attr import Occlusion as _CaptumOcclusion
 from torch import Tensor
 
-from xai_gen._core.budget import MemoryBudget, check_budget, resolve_budget, row_bytes, rows_within
+from xai_gen._core.budget import MemoryBudget, budget_rows, check_budget
 from xai_gen._core.validators import positive_int
 from xai_gen.explainer import Explainer, register_explainer
 from xai_gen.explainers._captum import BaselineLike, as_baseline
@@ -78,9 +78,8 @@ class Occlusion(Explainer):
         step = n
         if per_eval is None:
             positions = ((h - self.window) // self.stride + 1) * ((w - self.window) // self.stride + 1)
-            budget = resolve_budget(self.memory_budget, x.device)
-            per_row = row_bytes(model, x[:1], backward=False) if budget else 0
-            rows = rows_within(budget, per_row, n * positions)
+            total = n * positions
+            rows = min(total, budget_rows(self.memory_budget, model, x[:1], backward=False) or total)
             # Captum evaluates `per_eval` occluded copies of every input in one pass; with a
             # small budget the inputs themselves are split.
             step = min(n, rows)

@@ -16,7 +16,7 @@ from scipy.ndimage import gaussian_filter
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from xai_gen._core.budget import MemoryBudget, resolve_budget, row_bytes, rows_within
+from xai_gen._core.budget import MemoryBudget, budget_rows
 from xai_gen._core.checks import TargetLike
 from xai_gen._core.state import preserved
 from xai_gen._core.validators import positive_float, positive_int
@@ -95,9 +95,7 @@ def _auc(
     scores = []
     with preserved(model):
         if batch_size is None:
-            budget = resolve_budget(memory_budget, x.device)
-            per_image = row_bytes(model, x[:1], backward=False) if budget else 0
-            batch_size = rows_within(budget, per_image, total)
+            batch_size = min(total, budget_rows(memory_budget, model, x[:1], backward=False) or total)
         with torch.no_grad():
             t = prepare_target(model, x, target, batch_size)
             # Flatten (step, sample) pairs so every model call sees a full batch of perturbed images.
