@@ -240,3 +240,16 @@ def test_registry_and_params() -> None:
         "window": 6, "stride": 3, "baseline": 0.0, "perturbations_per_eval": None, "memory_budget": "auto"
     }
     assert xg.GradCAM().params == {"layer": "auto", "relu": False, "interpolate_mode": "bilinear"}
+
+
+def test_gradcam_auto_traces_once_per_model_structure() -> None:
+    calls = []
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+    net.register_forward_pre_hook(lambda module, args: calls.append(args[0].shape[0]))
+    x = torch.randn(4, 1, 8, 8)
+    first = xg.GradCAM().attribute(net, x, target=0)
+    again = xg.GradCAM().attribute(net, x, target=0)
+    assert calls == [1, 4, 4]  # one trace of one image, then the method's passes only
+    assert first.params["layer_name"] == again.params["layer_name"] == "2"
+    net[2] = nn.Sequential(nn.Conv2d(2, 2, 3))  # a new structure is traced again
+    assert xg.GradCAM().attribute(net, x, target=0).params["layer_name"] == "2.0"

@@ -244,3 +244,43 @@ def test_overrides_are_validated_like_constructor_values():
     with pytest.raises(ValueError, match="stride must be <= window"):
         occlusion.attribute(tiny_cnn(), torch.randn(1, 3, 8, 8), stride=8)
     assert occlusion.params["stride"] == 2
+
+
+class CallSizes(nn.Module):
+    """Wraps a model and records the rows of every call."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner, self.sizes = inner, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sizes.append(x.shape[0])
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("explainer", [xg.Saliency(), xg.GradCAM(layer="inner.0")], ids=["saliency", "gradcam"])
+def test_one_pass_methods_run_no_probe_and_reuse_the_prediction_pass(explainer):
+    x = torch.randn(4, 3, 8, 8)
+    spy = CallSizes(tiny_cnn().eval())
+    explainer.attribute(spy, x, target=1)
+    assert spy.sizes == [4]  # the method's own pass is checked: no one-image probe
+    spy.sizes.clear()
+    explainer.attribute(spy, x)
+    assert spy.sizes == [4, 4]  # predicted classes (which check the output too), then the method
+    assert not spy._forward_hooks
+
+
+@pytest.mark.parametrize(
+    ("model", "target", "x", "match"),
+    [
+        (tiny_cnn(), 5, torch.randn(2, 3, 8, 8), "out of range"),
+        (nn.Identity(), 0, torch.randn(2, 3, 8, 8), r"model output .* N=2"),
+        (tiny_cnn(), 0, torch.randn(2, 2, 8, 8), "could not run"),
+        (nn.Sequential(nn.Flatten(), nn.Linear(192, 1), nn.Flatten(0)), 0, torch.randn(2, 3, 8, 8), "must be None"),
+    ],
+    ids=["target", "output", "run", "regression"],
+)
+def test_the_checked_first_call_raises_what_the_probe_raised(model, target, x, match):
+    with pytest.raises(ValueError, match=match):
+        xg.Saliency().attribute(model, x, target=target)
+    assert not model._forward_hooks

@@ -7,14 +7,15 @@ import sys
 import time
 import types
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from xai_gen._core.checks import (
     TargetLike,
@@ -296,6 +297,9 @@ class Explainer(ABC):
     """
 
     name: ClassVar[str] = ""
+    #: The method's first model call is a plain forward of the batch (or of a part of it), so
+    #: `attribute` checks the output there instead of running a probe first.
+    first_call_is_checked: ClassVar[bool] = False
     #: Parts (keys of `PARTS`) that every explanation of this explainer declares.
     provides: ClassVar[frozenset[str]] = frozenset()
 
@@ -422,30 +426,18 @@ class Explainer(ABC):
             x = x[rows.to(x.device)]
         n = x.shape[0]
         start = time.perf_counter()
-        # One hygiene context for the probe and the method: entering it walks every module and
+        # One hygiene context for the checks and the method: entering it walks every module and
         # parameter, which is a measurable share of a fast method such as Saliency.
         with preserved(model):
-            with torch.no_grad():
-                # A one-sample probe checks the output shape cheaply; the whole batch is only
-                # run when the predicted class is needed.
-                try:
-                    probe = model(x[:1])
-                except RuntimeError as err:
-                    raise ValueError(f"model could not run on x of shape {tuple(x.shape)}: {err}") from err
-                try:
-                    probe = check_model_output(probe, 1)
-                except ValueError:
-                    # Quote the user's batch, not the one-sample probe they never passed.
-                    check_model_output(model(x), n)
-                    raise
-                k = num_classes(probe)
-                predicted = None
-                if target is None and k > 1:
-                    predicted = check_model_output(model(x), n).argmax(dim=1)
-            targets = resolve_target(target, n, k, predicted, scalar_output=probe.dim() == 1)
-            if targets is not None:
-                targets = targets.to(x.device)
-            result = run._explain(model, x, targets)
+            if target is not None and run.first_call_is_checked and isinstance(model, nn.Module):
+                # The method's own first model call is checked (a hook), as the probe would be:
+                # a separate probe pass would be a measurable share of a one-pass method.
+                targets = resolve_target(target, n, sys.maxsize).to(x.device)
+                with _checking_first_call(model, x, target):
+                    result = run._explain(model, x, targets)
+            else:
+                targets = _checked_targets(model, x, target)
+                result = run._explain(model, x, targets)
         if isinstance(result, Tensor):
             result = Explanation(attributions=result, inputs=x, targets=targets, method=self.name)
         result.attributions = result.attributions.detach().to(device=x.device, dtype=x.dtype)
@@ -458,6 +450,69 @@ class Explainer(ABC):
         _check_parts(result)
         result.seconds = time.perf_counter() - start
         return result
+
+
+def _run_checked(model: Callable[[Tensor], Tensor], x: Tensor, n: int) -> Tensor:
+    """`model(x)` under no_grad, its output checked for `n` rows; a model error names x's shape."""
+    with torch.no_grad():
+        try:
+            out = model(x)
+        except RuntimeError as err:
+            raise ValueError(f"model could not run on x of shape {tuple(x.shape)}: {err}") from err
+    return check_model_output(out, n)
+
+
+def _checked_targets(model: Callable[[Tensor], Tensor], x: Tensor, target: TargetLike) -> Tensor | None:
+    """The `(N,)` targets, after checking the model's output on `x: (N, C, H, W)`.
+
+    With `target=None` the whole batch is run once, for the predicted classes and the output
+    check together. Otherwise a one-sample probe checks the output cheaply.
+    """
+    n = x.shape[0]
+    if target is None:
+        out = _run_checked(model, x, n)
+        predicted = out.argmax(dim=1) if num_classes(out) > 1 else None
+        return resolve_target(None, n, num_classes(out), predicted, scalar_output=out.dim() == 1)
+    try:
+        probe = _run_checked(model, x[:1], 1)
+    except ValueError as err:
+        if err.__cause__ is not None:  # the model failed to run: the message names x already
+            raise
+        # Quote the user's batch, not the one-sample probe they never passed.
+        _run_checked(model, x, n)
+        raise
+    return resolve_target(target, n, num_classes(probe), scalar_output=probe.dim() == 1).to(x.device)
+
+
+@contextmanager
+def _checking_first_call(model: nn.Module, x: Tensor, target: TargetLike) -> Iterator[None]:
+    """Check the output of `model`'s first call in the block, and `target` against it, as the
+    probe of `_checked_targets` would: same errors, raised before the output is used."""
+    n = x.shape[0]
+    seen = False
+
+    def check(module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        nonlocal seen
+        seen = True
+        handle.remove()
+        rows = args[0].shape[0] if args and isinstance(args[0], Tensor) else n
+        try:
+            check_model_output(out, rows)
+        except ValueError:
+            if rows != n:  # quote the user's batch
+                _run_checked(module, x, n)
+            raise
+        resolve_target(target, n, num_classes(out), scalar_output=out.dim() == 1)
+
+    handle = model.register_forward_hook(check)
+    try:
+        yield
+    except RuntimeError as err:
+        if seen:
+            raise
+        raise ValueError(f"model could not run on x of shape {tuple(x.shape)}: {err}") from err
+    finally:
+        handle.remove()
 
 
 def _check_parts(e: Explanation) -> None:

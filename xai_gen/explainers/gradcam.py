@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable
 
 import torch
@@ -88,6 +89,22 @@ def auto_layer(model: nn.Module, x: Tensor | None = None) -> str:
     return spatial[-1] if spatial else maps[-1][0]
 
 
+#: The layers `"auto"` chose per model: tracing a forward pass again on every call would be a
+#: measurable share of Grad-CAM's time. Keyed by the input's shape, dtype and device and by
+#: the identity of every submodule, so that replacing or adding a module traces again.
+_AUTO_LAYERS: weakref.WeakKeyDictionary[nn.Module, dict[tuple[object, ...], str]] = weakref.WeakKeyDictionary()
+
+
+def _auto_layer_once(model: nn.Module, x: Tensor) -> str:
+    """`auto_layer(model, x)`, traced once per model structure and input shape."""
+    key = (tuple(x.shape[1:]), x.dtype, x.device, tuple(map(id, model.modules())))
+    chosen = _AUTO_LAYERS.setdefault(model, {})
+    if key not in chosen:
+        chosen.clear()  # keep the latest structure and shape only
+        chosen[key] = auto_layer(model, x)
+    return chosen[key]
+
+
 def resolve_layer(
     model: Callable[[Tensor], Tensor], layer: LayerLike = "auto", x: Tensor | None = None
 ) -> nn.Module:
@@ -122,7 +139,7 @@ def resolve_layer(
     if not isinstance(layer, str):
         raise TypeError(f"layer must be 'auto', a submodule name or an nn.Module, got {type(layer).__name__}")
     if layer == "auto":
-        layer = auto_layer(model, x)
+        layer = auto_layer(model) if x is None else _auto_layer_once(model, x)
     try:
         return model.get_submodule(layer)
     except AttributeError as err:
@@ -166,6 +183,8 @@ class GradCAM(Explainer):
         >>> exp.attributions.shape
         torch.Size([2, 3, 8, 8])
     """
+
+    first_call_is_checked = True  # Captum's first call is a forward of the batch
 
     layer: LayerLike = "auto"
     relu: bool = False

@@ -34,6 +34,8 @@ class Saliency(Explainer):
         (torch.Size([2, 1, 4, 4]), True)
     """
 
+    first_call_is_checked = True  # Captum's first call is a forward of the batch
+
     abs: bool = True
 
     def __post_init__(self) -> None:
