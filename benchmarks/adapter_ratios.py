@@ -11,6 +11,11 @@ runs all rounds of one entry before the other, so a load change in between biase
     python -m pytest benchmarks/test_bench_adapters.py --benchmark-json=runs/bench/adapters.json
     python -m benchmarks.adapter_ratios runs/bench/adapters.json
     python -m benchmarks.adapter_ratios --interleaved
+    python -m benchmarks.adapter_ratios --interleaved --methods saliency,gradcam --rounds 200 --cpu-time
+
+`--cpu-time` times each call by the CPU time of the calling thread with one torch thread:
+on a machine shared with other jobs it counts only this call's own work, where wall time
+also counts the time other jobs held the CPU.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -109,11 +115,12 @@ def format_ratios(benchmarks: Iterable[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def interleaved(rounds: dict[str, int] | None = None) -> list[dict[str, Any]]:
+def interleaved(rounds: dict[str, int] | None = None, clock: Callable[[], float] = time.perf_counter) -> list[dict[str, Any]]:
     """Time adapter and direct calls alternately on the benchmark digits.
 
     Uses the benchmark suite's classifier (`runs/bench/classifier.safetensors`, trained if
-    missing) and digits with explicit targets. Returns entries in the layout `ratios` reads.
+    missing) and digits with explicit targets. `clock` reads the time (wall time by default).
+    Returns entries in the layout `ratios` reads.
     """
     from benchmarks.conftest import first_test_digits, reference_classifier
     from xai_gen.data import mnist_5k
@@ -130,9 +137,9 @@ def interleaved(rounds: dict[str, int] | None = None) -> list[dict[str, Any]]:
         for i in tqdm(range(n), desc=method, leave=False):
             # Alternate which goes first, so neither always follows the other.
             for role in ("adapter", "direct") if i % 2 == 0 else ("direct", "adapter"):
-                start = time.perf_counter()
+                start = clock()
                 pair[role]()
-                times[role].append(time.perf_counter() - start)
+                times[role].append(clock() - start)
         for role, t in times.items():
             stats = {"min": min(t), "median": median(t), "rounds": len(t)}
             out.append({"group": method, "extra_info": {"role": role}, "stats": stats})
@@ -143,10 +150,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="adapter / direct Captum time ratios")
     parser.add_argument("json", type=Path, nargs="?", help="a pytest-benchmark --benchmark-json file")
     parser.add_argument("--interleaved", action="store_true", help="measure, alternating calls")
+    parser.add_argument("--methods", default=",".join(ROUNDS), help="with --interleaved: comma-separated methods")
+    parser.add_argument("--rounds", type=int, help="with --interleaved: rounds per method (default: ROUNDS)")
+    parser.add_argument("--cpu-time", action="store_true", help="with --interleaved: thread CPU time, one torch thread")
     args = parser.parse_args(argv)
     if args.interleaved == (args.json is not None):
         parser.error("give either a JSON file or --interleaved")
-    entries = interleaved() if args.interleaved else json.loads(args.json.read_text())["benchmarks"]
+    if args.interleaved:
+        unknown = sorted(set(args.methods.split(",")) - set(ROUNDS))
+        if unknown:
+            parser.error(f"unknown method(s) {unknown}; known: {sorted(ROUNDS)}")
+        rounds = {m: args.rounds or ROUNDS[m] for m in args.methods.split(",")}
+        clock = time.perf_counter
+        if args.cpu_time:
+            torch.set_num_threads(1)
+            clock = time.thread_time
+        entries = interleaved(rounds, clock)
+    else:
+        entries = json.loads(args.json.read_text())["benchmarks"]
     table = format_ratios(entries)
     print(table or f"no adapter/direct pairs in {args.json}")
     return 0 if table else 1

@@ -1,12 +1,11 @@
 """Memory budgets: how many rows of an expanded batch one call may hold at once.
 
 Methods that expand a batch (Integrated Gradients' path points, Occlusion's patched copies,
-LIME's perturbed samples, GVR's rows, the frames of the latent walks, deletion curves) split their work so that the memory it needs stays
-under a budget, instead of asking the user for a chunk size. The cost of one row is measured
-on a one-row probe: on a CUDA device as the growth of the allocator's peak, elsewhere as the
-bytes of every tensor autograd keeps for the backward pass (the activations), which is what
-grows with the chunk.
-"""
+LIME's perturbed samples, GVR's rows, the frames of the latent walks, deletion curves) split
+their work so that the memory it needs stays under a budget, instead of asking the user for a
+chunk size. The cost of one row is what a second row adds to a probe of one: on a CUDA device
+the growth of the allocator's peak, elsewhere the bytes of every tensor autograd keeps for the
+backward pass (the activations), which is what grows with the chunk."""
 
 from __future__ import annotations
 
@@ -19,6 +18,7 @@ from torch import Tensor
 
 __all__ = [
     "AUTO_CAP",
+    "AUTO_CPU_ROWS",
     "MemoryBudget",
     "available_bytes",
     "budget_rows",
@@ -34,6 +34,14 @@ MemoryBudget = int | str | None
 #: The most `"auto"` grants: past a few hundred MiB per call, larger chunks bring no speed on a
 #: CPU (the kernels are already saturated) and only risk the machine's memory.
 AUTO_CAP = 512 * 2**20
+
+#: The most rows `"auto"` gives one call on a CPU, whatever the memory allows: past about this
+#: many rows a CPU computes each row more slowly, as the activations outgrow its caches. On one
+#: thread, 1,000 FastLIME samples of 30 MNIST digits through the benchmark `SmallCNN` took
+#: 4.4 s of CPU in calls of 128 images, 4.5 s of 256, 6.4 s of 1,024 and 7.7 s of 2,048; 128
+#: was also the fastest chunk of Integrated Gradients on 256 64x64 X-rays
+#: (`benchmarks/memory_budget.py`). A GPU takes what the memory allows.
+AUTO_CPU_ROWS = 128
 
 _MEMINFO = Path("/proc/meminfo")
 
@@ -93,24 +101,11 @@ def resolve_budget(budget: MemoryBudget, device: torch.device | str = "cpu") -> 
     return budget  # type: ignore[return-value]
 
 
-def row_bytes(fn: Callable[[Tensor], Tensor], row: Tensor, backward: bool = True) -> int:
-    """Memory one row needs in a call of `fn`, measured on a one-row probe.
-
-    Args:
-        fn: the computation that will run on chunks, e.g. a model.
-        row: `(1, ...)` one input row.
-        backward: the chunk is differentiated (gradient methods): the probe builds the graph.
-            Forward-only work needs less; this bound is used for both.
-
-    Returns:
-        Bytes per row (at least the row's own size).
-
-    Example:
-        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 1000), torch.nn.ReLU())
-        >>> row_bytes(net, torch.rand(1, 1, 4, 4)) >= 1000 * 4
-        True
-    """
-    probe = row.detach().requires_grad_(True)
+def _probe_bytes(fn: Callable[[Tensor], Tensor], rows: Tensor, backward: bool) -> int:
+    """Bytes a call of `fn` on `rows` holds: the CUDA peak growth, or on the CPU the input,
+    what autograd saves for the backward pass (twice with `backward`) and the output."""
+    # A copy: a view (x[:1]) would share, and be counted as, the storage of the whole batch.
+    probe = rows.detach().clone().requires_grad_(True)
     base = probe.numel() * probe.element_size()
     if probe.is_cuda:
         torch.cuda.synchronize(probe.device)
@@ -136,6 +131,32 @@ def row_bytes(fn: Callable[[Tensor], Tensor], row: Tensor, backward: bool = True
     return base + activations * (2 if backward else 1)
 
 
+def row_bytes(fn: Callable[[Tensor], Tensor], row: Tensor, backward: bool = True) -> int:
+    """Memory one more row adds to a call of `fn`, measured on probes of one and two rows.
+
+    The difference leaves out what a call holds whatever its size: autograd also saves the
+    weights a layer multiplies by, and counting them as a row's would shrink the chunks
+    several-fold for a model whose weights outweigh one row's activations.
+
+    Args:
+        fn: the computation that will run on chunks, e.g. a model.
+        row: `(1, ...)` one input row.
+        backward: the chunk is differentiated (gradient methods): the probes build the graph.
+            Forward-only work needs less; this bound is used for both.
+
+    Returns:
+        Bytes per row (at least the row's own size).
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 1000), torch.nn.ReLU())
+        >>> row_bytes(net, torch.rand(1, 1, 4, 4)) >= 1000 * 4
+        True
+    """
+    one = _probe_bytes(fn, row, backward)
+    two = _probe_bytes(fn, torch.cat([row, row]), backward)
+    return max(row.numel() * row.element_size(), two - one)
+
+
 def rows_within(budget: int | None, per_row: int, total: int) -> int:
     """How many of `total` rows one call may take: all of them without a budget, at least one.
 
@@ -154,8 +175,9 @@ def budget_rows(
     row: Tensor,
     backward: bool = True,
     extra: int = 0,
+    cpu_speed_cap: bool = True,
 ) -> int | None:
-    """Rows one call of `fn` may take under `budget`, from a one-row probe (`row_bytes`).
+    """Rows one call of `fn` may take under `budget`, from probes of one and two rows (`row_bytes`).
 
     Args:
         budget: `"auto"`, bytes, or None (no bound).
@@ -163,6 +185,8 @@ def budget_rows(
         row: `(1, ...)` one input row of `fn`.
         backward: the chunks are differentiated (see `row_bytes`).
         extra: bytes per row held outside `fn`, e.g. a copy made to build the row.
+        cpu_speed_cap: `"auto"` on a CPU gives at most `AUTO_CPU_ROWS` rows, the speed limit
+            of a call there; False for work whose time does not grow that way.
 
     Returns:
         Rows per call (at least one), or None for no bound; no probe runs then.
@@ -176,4 +200,7 @@ def budget_rows(
     limit = resolve_budget(budget, row.device)
     if limit is None:
         return None
-    return max(1, limit // max(row_bytes(fn, row, backward) + extra, 1))
+    rows = max(1, limit // max(row_bytes(fn, row, backward) + extra, 1))
+    if cpu_speed_cap and budget == "auto" and row.device.type == "cpu":
+        rows = min(rows, AUTO_CPU_ROWS)
+    return rows

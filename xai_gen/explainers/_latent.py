@@ -23,7 +23,7 @@ class LatentExplainer(Explainer):
         memory_budget: what the rows of one pass (codes decoded, the images classified, and
             their graph where a gradient is taken) may occupy: `"auto"` (a quarter of the free
             memory, at most 512 MiB), bytes, or None (every row in one pass). The cost of one
-            row is measured on a one-image probe and every pass over the rows (GVR's search,
+            row is measured on probes of one and two images and every pass over the rows (GVR's search,
             the frames of a walk) is split to stay under it; the results are the same.
             Keyword-only, so that the explainers' positional settings keep their order.
     """

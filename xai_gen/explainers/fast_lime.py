@@ -44,10 +44,9 @@ class FastLime(Lime):
         progress: tqdm bar over the perturbed images.
         memory_budget: what the perturbed images of one model call may occupy: `"auto"` (a
             quarter of the free memory, at most 512 MiB), bytes, or None (all `N * num_samples`
-            in one call). The cost of one image is measured on a one-image probe of the model;
-            the maps are the same. "auto" gives the MNIST `SmallCNN` about 140 images a call,
-            about where a CPU is fastest (larger batches outgrow the cache: 1,024 was 1.5x
-            slower than 256 on one thread).
+            in one call). The cost of one image is measured on probes of the model (one and two images);
+            the maps are the same. On a CPU, `"auto"` calls the model on at most 128 images
+            (`AUTO_CPU_ROWS` of `xai_gen._core.budget`), about where a CPU is fastest.
 
     `attribute(model, x, target)` takes `x: (N, C, H, W)` with C = 1 or 3 and returns
     attributions `(N, C, H, W)`: each pixel holds its superpixel's weight, on every channel.

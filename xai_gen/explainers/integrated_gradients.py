@@ -40,7 +40,7 @@ class IntegratedGradients(Explainer):
             over 10 GB, and a wider model can exhaust the machine.
         memory_budget: what the path points of one forward/backward pass may occupy: `"auto"`
             (a quarter of the free memory, at most 512 MiB), bytes, or None (no bound, Captum's
-            all-at-once). The cost of one point is measured on a one-image probe and the batch
+            all-at-once). The cost of one point is measured on probes of one and two images and the batch
             is split so that each pass stays under the budget; the attributions are the same.
 
     `attribute(model, x, target)` returns attributions `(N, C, H, W)` shaped like `x`.

@@ -159,7 +159,7 @@ class Lime(Explainer):
         memory_budget: what the perturbed images of one model call may occupy (lime's float64
             copies of them included): `"auto"` (a quarter of the free memory, at most 512 MiB),
             bytes, or None (all `num_samples` of an image in one call). The cost of one image
-            is measured on a one-image probe of the model; the maps are the same.
+            is measured on probes of the model on one and two images; the maps are the same.
 
     `attribute(model, x, target)` takes `x: (N, C, H, W)` with C = 1 or 3 and returns
     attributions `(N, C, H, W)`. Logits `(N, K)` are explained through their softmax; a
@@ -224,24 +224,29 @@ class Lime(Explainer):
         if x.shape[1] not in (1, 3):
             raise ValueError(f"x must have 1 or 3 channels for LIME, got shape {tuple(x.shape)}")
 
-    def rows_per_call(self, model: Callable[[Tensor], Tensor], x: Tensor, extra: int = 0) -> int | None:
-        """Perturbed images per model call: `batch_size`, else sized from `memory_budget` by a
-        forward probe of the model on `x[:1]` (`x: (N, C, H, W)`); None: no bound.
+    def rows_per_call(
+        self, model: Callable[[Tensor], Tensor], x: Tensor, extra: int = 0, cpu_speed_cap: bool = True
+    ) -> int | None:
+        """Perturbed images per model call: `batch_size`, else sized from `memory_budget` by
+        forward probes of the model on `x: (N, C, H, W)`; None: no bound.
 
         Args:
             model: the model, parameters frozen.
             x: the images to explain.
             extra: bytes each perturbed image holds outside the model (copies made to build it).
+            cpu_speed_cap: see `budget_rows`.
         """
         if self.batch_size is not None:
             return self.batch_size
-        return budget_rows(self.memory_budget, model, x[:1], backward=False, extra=extra)
+        return budget_rows(self.memory_budget, model, x[:1], backward=False, extra=extra, cpu_speed_cap=cpu_speed_cap)
 
     def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Tensor:
         n, channels = x.shape[:2]
         # lime builds every perturbed image as an (H, W, 3) float64 copy and stacks a batch of them.
         copies = 2 * 3 * 8 * x.shape[2] * x.shape[3]
-        batch_size = self.rows_per_call(model, x, copies) or self.num_samples
+        # No CPU speed cap: lime's own work per sample outweighs the model's, and the calls stay
+        # those of lime run directly with a batch_size of at least num_samples.
+        batch_size = self.rows_per_call(model, x, copies, cpu_speed_cap=False) or self.num_samples
         segment = make_segmenter(self.segmentation, self.segmentation_params, self.seed)
         predict = _classifier_fn(model, channels, x)
         labels = [0] * n if target is None else target.tolist()

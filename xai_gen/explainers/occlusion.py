@@ -38,7 +38,7 @@ class Occlusion(Explainer):
             factor times N) and give the same attributions.
         memory_budget: what the occluded copies of one forward pass may occupy: `"auto"` (a
             quarter of the free memory, at most 512 MiB), bytes, or None (every patch position in
-            one pass). The cost of one copy is measured on a one-image probe.
+            one pass). The cost of one copy is measured on probes of one and two images.
 
     `attribute(model, x, target)` returns attributions `(N, C, H, W)` shaped like `x`.
 
