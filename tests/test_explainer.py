@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from call_sizes import BatchSizes
 from torch import nn
 
 import xai_gen as xg
@@ -246,22 +247,10 @@ def test_overrides_are_validated_like_constructor_values():
     assert occlusion.params["stride"] == 2
 
 
-class CallSizes(nn.Module):
-    """Wraps a model and records the rows of every call."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner, self.sizes = inner, []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.sizes.append(x.shape[0])
-        return self.inner(x)
-
-
 @pytest.mark.parametrize("explainer", [xg.Saliency(), xg.GradCAM(layer="inner.0")], ids=["saliency", "gradcam"])
 def test_one_pass_methods_run_no_probe_and_reuse_the_prediction_pass(explainer):
     x = torch.randn(4, 3, 8, 8)
-    spy = CallSizes(tiny_cnn().eval())
+    spy = BatchSizes(tiny_cnn().eval())
     explainer.attribute(spy, x, target=1)
     assert spy.sizes == [4]  # the method's own pass is checked: no one-image probe
     spy.sizes.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from call_sizes import BatchSizes
 from torch import nn
 
 import xai_gen as xg
@@ -17,18 +18,6 @@ from xai_gen.models import SmallCNN
 def model() -> nn.Module:
     torch.manual_seed(0)
     return SmallCNN(1, 16, 3, width=4, hidden=8).eval()
-
-
-class BatchSizes(nn.Module):
-    """Wraps a model and records the rows of every forward pass."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner, self.sizes = inner, []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.sizes.append(x.shape[0])
-        return self.inner(x)
 
 
 def test_row_bytes_grows_with_the_activations():
