@@ -37,10 +37,9 @@ AUTO_CAP = 512 * 2**20
 
 #: The most rows `"auto"` gives one call on a CPU, whatever the memory allows: past about this
 #: many rows a CPU computes each row more slowly, as the activations outgrow its caches. On one
-#: thread, 1,000 FastLIME samples of 30 MNIST digits through the benchmark `SmallCNN` took
-#: 4.4 s of CPU in calls of 128 images, 4.5 s of 256, 6.4 s of 1,024 and 7.7 s of 2,048; 128
-#: was also the fastest chunk of Integrated Gradients on 256 64x64 X-rays
-#: (`benchmarks/memory_budget.py`). A GPU takes what the memory allows.
+#: thread, 1,000 FastLIME samples of 30 MNIST digits through the benchmark `SmallCNN` cost as
+#: much CPU time in calls of 128 or 256 images, 1.4x as much in calls of 1,024 and 1.7x in
+#: calls of 2,048. A GPU takes what the memory allows.
 AUTO_CPU_ROWS = 128
 
 _MEMINFO = Path("/proc/meminfo")
