@@ -7,4 +7,5 @@
 * `batching`: a model applied to a large batch in chunks.
 * `budget`: memory budgets: how many rows of an expanded batch one call may hold.
 * `state`: context managers that leave a model exactly as they found it.
+* `seeds`: per-batch seeds that do not depend on run order or process.
 """

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from xai_gen._core.devices import resolve_device
 from xai_gen.cli._setup import DATASETS, BundleLoader, bundle_parts, method_params, open_bundle
@@ -21,7 +20,7 @@ from xai_gen.compare.runner import sample_index
 from xai_gen.jobs import FolderSource, JobSummary, RayOptions, TensorSource, Work, run_job
 from xai_gen.jobs.job import ENGINES
 from xai_gen.jobs.models import load_model
-from xai_gen.jobs.sources import Source, medmnist_source
+from xai_gen.jobs.sources import Source, data_source, medmnist_source
 from xai_gen.jobs.work import TARGETS
 from xai_gen.latent import LatentModel
 
@@ -70,10 +69,12 @@ def add_job_arguments(p: argparse.ArgumentParser, batch_size: int = 32) -> None:
     add_engine_arguments(p)
 
 
-def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+def add_engine_arguments(p: argparse.ArgumentParser, shard_size: int = 256) -> None:
     """The options of how a job runs: shards, resume, the local or the Ray engine."""
     p.add_argument("--resume", action="store_true", help="continue the job already in --out")
-    p.add_argument("--shard-size", type=int, default=256, help="images per shard file (default 256)")
+    p.add_argument(
+        "--shard-size", type=int, default=shard_size, help=f"images per shard file (default {shard_size})"
+    )
     p.add_argument("--engine", choices=ENGINES, default="local", help="local (one process) or ray")
     p.add_argument("--threads", type=int, help="torch threads of the local engine (default: torch's)")
     p.add_argument(
@@ -138,14 +139,7 @@ def _bundled_source(kind: str, bundle: Any) -> TensorSource:
         from xai_gen.bundles.spec import load_data
 
         data = load_data(kind)[1]  # the shipped bundle's test split (`xai_gen.datasets`)
-    truth: dict[str, Tensor] = {}
-    if getattr(data, "masks", None) is not None:
-        truth["masks"] = data.masks
-    if getattr(data, "difference", None) is not None:
-        truth["true_difference"] = data.difference
-    names = getattr(data, "class_names", None)
-    return TensorSource(kind, data.images, getattr(data, "labels", None), truth,
-                        None if names is None else tuple(str(n) for n in names))
+    return data_source(kind, data)
 
 
 def _folder_source(args: argparse.Namespace, arg: str, model: Any) -> FolderSource:
@@ -222,10 +216,14 @@ def build_work(
         shard_size=args.shard_size,
         target=getattr(args, "target", "predicted"),
         expensive_n=expensive_n,
-        device=str(
-            torch.device(args.device) if args.engine == "ray" else resolve_device(args.device, "--device")
-        ),
+        device=job_device(args),
     )
+
+
+def job_device(args: argparse.Namespace) -> str:
+    """The device the job's workers use: `--device` as given for Ray (the actors resolve it,
+    a head node may have no GPU), resolved here for the local engine."""
+    return str(torch.device(args.device) if args.engine == "ray" else resolve_device(args.device, "--device"))
 
 
 def run_with(args: argparse.Namespace, work: Work, out: Path, data: str) -> JobSummary:

@@ -2,10 +2,13 @@
 
 Loads each data set's pretrained bundle (or with `--retrain` trains it on the first run, cached
 in the per-user cache folder or `--cache-dir`), only the models the requested methods and
-metrics need; runs `xai_gen.compare` on its held-out samples and writes `OUT/<dataset>/`
-(results.md with one table per metric family, results.json, figure_grid.png, metrics.png,
-timing.png) plus an index `OUT/README.md` with every table and the run's wall time. `make demo` runs `xai-gen compare --data all --methods all
---out report`.
+metrics need; explains `--n` of its held-out samples as a resumable data-set job (shards in
+`OUT/jobs/<dataset>/`) and writes `OUT/<dataset>/` (results.md with one table per metric
+family, results.json, figure_grid.png, metrics.png, timing.png) plus an index `OUT/README.md`
+with every table and the run's wall time. The summary is computed from the shards, one at a
+time, so 10,000 samples need no more memory than 100: a larger `--n` is the same command. A
+killed run continues with `--resume` (finished shards are kept); `--engine ray` explains the
+shards on Ray. `make demo` runs `xai-gen compare --data all --methods all --out report`.
 
 A method with configurations in `METHOD_VARIANTS` brings them along under their own names
 (GVR: `gvr` and `gvr_paper`). Oracle agreement uses the bundle's oracle classifier or, for a
@@ -15,15 +18,17 @@ bundle without one, a stand-in trained once and cached (`xai_gen.cli._oracle`).
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 
-from xai_gen._core.devices import resolve_device
+from xai_gen.cli._job import add_engine_arguments, check_job_arguments, job_device, run_with
 from xai_gen.cli._oracle import oracle_for
 from xai_gen.cli._setup import (
     DATASETS,
     METHOD_VARIANTS,
     BundleLoader,
+    Setup,
     add_shared_arguments,
     bundle_parts,
     cache_dir,
@@ -32,9 +37,11 @@ from xai_gen.cli._setup import (
     parse_methods,
     setup_for,
 )
-from xai_gen.compare import ComparisonResult, compare, make_explainers
+from xai_gen.compare import ComparisonResult
 from xai_gen.compare.report import index_markdown
-from xai_gen.compare.runner import metric_names
+from xai_gen.compare.runner import metric_names, resolve_metrics, sample_index
+from xai_gen.jobs import Work, comparison_from_job, data_source
+from xai_gen.jobs.job import JOB_FILE
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -64,6 +71,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "(max sensitivity, randomisation; default 5)",
     )
     p.add_argument("--batch-size", type=int, default=50, help=argparse.SUPPRESS)
+    # Shards of whole batches: each batch is seeded by its first sample, so the numbers
+    # equal those of `xai_gen.compare` in memory on the same samples.
+    add_engine_arguments(p, shard_size=250)
     add_shared_arguments(p)
     return p
 
@@ -77,8 +87,41 @@ def _check(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
     ):
         if value < low:
             raise ValueError(f"{flag} must be >= {low}, got {value}")
-    resolve_device(args.device, "--device")
+    check_job_arguments(args)
     return parse_datasets(args.data), parse_methods(args.methods), metric_names(args.metrics)
+
+
+def _work(args: argparse.Namespace, dataset: str, setup: Setup, names: list[str],
+          variants: dict[str, str], metrics: list[str]) -> Work:
+    """The job of one data set: its held-out samples, every method and variant, every metric."""
+    params = {**setup.params}
+    for variant, method in variants.items():
+        params[variant] = {**setup.params.get(method, {}), **METHOD_VARIANTS[method][variant]}
+    source = data_source(dataset, setup.data)
+    infos = resolve_metrics(metrics)
+    # The Frechet distance is measured in the reference classifier's features (the explained
+    # model's by default); the shards keep those features, never the images.
+    reference = setup.available.get("reference_classifier", setup.model)
+    set_level = any(i.category == "counterfactual" for i in infos.values()) and hasattr(reference, "features")
+    return Work(
+        source=source,
+        model=setup.model,
+        methods=names,
+        kinds=variants,
+        resources={**setup.available, **setup.resources},
+        params=params,
+        metrics=metrics,
+        metric_options={m: o for m, o in DATASETS[dataset].metric_options.items() if m in metrics},
+        selection=sample_index(len(source), args.n, args.seed) if args.n < len(source) else None,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        shard_size=args.shard_size,
+        expensive_n=args.expensive_n,
+        device=job_device(args),
+        measure_memory=True,
+        features=reference if set_level else None,
+        explained_class=True,
+    )
 
 
 def run(args: argparse.Namespace, bundle_loader: BundleLoader | None = None) -> int:
@@ -86,7 +129,6 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader | None = None) -> 
     `load_bundle`, loading or training only the models the methods and metrics need)."""
     started = time.perf_counter()
     datasets, methods, metrics = _check(args)
-    device = resolve_device(args.device, "--device")
     out = Path(args.out)
     results: dict[str, ComparisonResult] = {}
     variants = {v: m for m in methods for v in METHOD_VARIANTS.get(m, {})}
@@ -99,26 +141,21 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader | None = None) -> 
             oracle = oracle_for(bundle, cache_dir(args) / DATASETS[dataset].folder)
             if oracle is not None:
                 setup.available["oracle"] = oracle
-        setup = setup.to(device)
-        params = {**setup.params}
-        for variant, method in variants.items():
-            params[variant] = {**setup.params.get(method, {}), **METHOD_VARIANTS[method][variant]}
-        built = make_explainers(names, setup.resources, params, kinds=variants)
-        results[dataset] = result = compare(
-            dict(zip(names, built)),
-            setup.model,
-            setup.data,
-            metrics=metrics,
-            n=args.n,
-            seed=args.seed,
-            available=setup.available,
-            batch_size=args.batch_size,
-            expensive_n=args.expensive_n,
+        work = _work(args, dataset, setup, names, variants, metrics)
+        job = out / "jobs" / dataset
+        if not args.resume and (job / JOB_FILE).is_file():
+            shutil.rmtree(job)  # a fresh comparison replaces the last one's job, as its report
+        summary = run_with(args, work, job, dataset)
+        results[dataset] = result = comparison_from_job(
+            work,
+            summary,
             name=dataset,
-            metric_options={m: o for m, o in DATASETS[dataset].metric_options.items() if m in metrics},
+            class_names=getattr(setup.data, "class_names", None),
+            ground_truth_class=getattr(setup.data, "ground_truth_class", None),
         )
         written = result.save(out / dataset)
-        print(f"{dataset}: wrote {', '.join(str(p) for p in written)}")
+        print(f"{dataset}: wrote {', '.join(str(p) for p in written)} ({summary.reused} of "
+              f"{summary.shards} shards kept from an earlier run)")
         for key, err in result.errors.items():
             print(f"{dataset}: {key} failed: {err}")
     wall = time.perf_counter() - started

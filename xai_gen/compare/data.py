@@ -175,18 +175,50 @@ def sample_groups(samples: Samples, explained: Tensor | None) -> tuple[dict[str,
         >>> sorted(groups), scored.tolist() == cxr.labels.bool().tolist()
         (['diseased, explained as diseased', 'healthy, explained as healthy'], True)
     """
-    n = len(samples.x)
-    if samples.labels is None or not samples.truth or explained is None:
+    if not samples.truth:
+        return {}, torch.ones(len(samples.x), dtype=torch.bool)
+    return label_groups(
+        len(samples.x), samples.labels, explained, samples.class_names, samples.ground_truth_class
+    )
+
+
+def label_groups(
+    n: int,
+    labels: Tensor | None,
+    explained: Tensor | None,
+    class_names: Sequence[str] | None = None,
+    ground_truth_class: int | None = None,
+) -> tuple[dict[str, Tensor], Tensor]:
+    """`sample_groups` from the labels and explained classes alone (no images needed).
+
+    A data-set job reads these two columns from its shards and groups its samples here.
+
+    Args:
+        n: number of samples.
+        labels: `(n,)` true classes, or None (no groups).
+        explained: `(n,)` the class each sample is explained as, or None (no groups).
+        class_names: names of the classes, for the group names.
+        ground_truth_class: the class whose evidence the ground truth marks (None: each
+            sample's own label).
+
+    Returns:
+        `(groups, scored)` as `sample_groups` returns them.
+
+    Example:
+        >>> groups, scored = label_groups(3, torch.tensor([1, 0, 1]), torch.tensor([1, 0, 0]), ["h", "d"], 1)
+        >>> {k: v.tolist() for k, v in groups.items()}, scored.tolist()
+        ({'d, explained as d': [0], 'd, explained as h': [2], 'h, explained as h': [1]}, [True, False, False])
+    """
+    if labels is None or explained is None:
         return {}, torch.ones(n, dtype=torch.bool)
-    labels, explained = samples.labels.cpu(), explained.cpu()
+    labels, explained = labels.cpu(), explained.cpu()
 
     def name(c: int) -> str:
-        names = samples.class_names
-        return str(names[c]) if names is not None and 0 <= c < len(names) else str(c)
+        return str(class_names[c]) if class_names is not None and 0 <= c < len(class_names) else str(c)
 
     keys = [f"{name(int(t))}, explained as {name(int(e))}" for t, e in zip(labels, explained)]
     groups = {k: torch.tensor([i for i, g in enumerate(keys) if g == k]) for k in sorted(set(keys))}
     scored = labels == explained
-    if samples.ground_truth_class is not None:
-        scored &= labels == samples.ground_truth_class
+    if ground_truth_class is not None:
+        scored &= labels == ground_truth_class
     return groups, scored

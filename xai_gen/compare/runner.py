@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from xai_gen._core.checks import TargetLike
 from xai_gen._core.devices import model_device
+from xai_gen._core.seeds import batch_seed
 from xai_gen._core.state import preserved
 from xai_gen._memory import PeakMemory
 from xai_gen.compare.data import GROUND_TRUTH, ComparisonData, Samples, read_samples, sample_groups
@@ -98,18 +99,26 @@ def metric_names(metrics: str | Sequence[Any]) -> list[str]:
     return list(resolve_metrics(metrics))
 
 
-def _evaluate(
+def metric_applies(name: str, info: MetricInfo, exp: Explanation, available: Mapping[str, Any]) -> bool:
+    """Whether a metric applies to an explanation: ours by `applicable`, another (Quantus')
+    when `available` holds everything its `needs` name."""
+    if METRICS.get(name) is info:
+        return applicable(name, exp, dict(available))
+    return info.needs <= set(available)
+
+
+def evaluate_metric(
     name: str, info: MetricInfo, model: Any, exp: Explanation, available: dict[str, Any]
 ) -> Tensor | None:
-    """One metric on one explanation, or None where it does not apply.
+    """One metric on one explanation, or None where it does not apply (`metric_applies`).
 
-    Ours go through the registry (`applicable`, `evaluate`); another metric (Quantus', from
+    Ours go through the registry (`evaluate`); another metric (Quantus', from
     `quantus_metric`) gets what its `needs` name and whatever else its function accepts.
     """
-    if METRICS.get(name) is info:
-        return evaluate(name, model, exp, **available) if applicable(name, exp, available) else None
-    if not info.needs <= set(available):
+    if not metric_applies(name, info, exp, available):
         return None
+    if METRICS.get(name) is info:
+        return evaluate(name, model, exp, **available)
     accepted = inspect.signature(info.fn).parameters
     kwargs = {k: v for k, v in available.items() if k in accepted}
     return info.fn(model, exp.inputs, exp.attributions, exp.targets, **kwargs)
@@ -170,12 +179,13 @@ class _Runner:
     def run(self, key: str, explainer: Explainer, seed: int) -> _MethodMeasurements | None:
         """All batches of one method; None (and an entry in `errors`) if the explainer failed."""
         s = self.settings
-        torch.manual_seed(seed)
         run, count, started = _MethodMeasurements(), len(self.samples.x), time.perf_counter()
         bar = tqdm(total=count, desc=f"{s.label}{key}", disable=not s.progress)
         try:
             for start in range(0, count, s.batch_size):
                 batch = self.samples.batch(start, min(start + s.batch_size, count))
+                # Seeded per batch, as a data-set job seeds it: the same draws in memory and on shards.
+                torch.manual_seed(batch_seed(seed, key, start))
                 with PeakMemory(self.device) as mem:
                     t0 = time.perf_counter()
                     exp = explainer.attribute(self.model, batch.x, batch.target)
@@ -225,7 +235,7 @@ class _Runner:
                 **self.settings.metric_options.get(metric, {}),
             }
             try:
-                value = _evaluate(metric, info, self.model, part, available)
+                value = evaluate_metric(metric, info, self.model, part, available)
                 if value is None:
                     continue
             except Exception as err:  # noqa: BLE001 - one metric's failure must not end the report
@@ -248,7 +258,7 @@ def _check_counts(n: int | None, batch_size: int, expensive_n: int, figure_rows:
             raise ValueError(f"{arg} must be a positive int, got {value!r}")
 
 
-def _ground_truth_metrics(infos: Mapping[str, MetricInfo]) -> list[str]:
+def ground_truth_metrics(infos: Mapping[str, MetricInfo]) -> list[str]:
     """The metrics among `infos` that read a data set's ground truth."""
     truth = set(GROUND_TRUTH.values())
     return [
@@ -310,8 +320,9 @@ def compare(
     allocator peak on GPU, sampled RSS growth on CPU); then every requested metric that
     `xai_gen.metrics.applicable` allows is evaluated per sample. Metrics that re-run the
     explainer (their `needs` include `"explainer"`, e.g. max sensitivity, randomisation) are
-    evaluated on the first `expensive_n` samples only. `torch.manual_seed(seed)` is set before
-    each method, so a run is reproducible.
+    evaluated on the first `expensive_n` samples only. Each batch is seeded from `seed`, the
+    method's name and the batch's first sample (`xai_gen._core.seeds.batch_seed`), so a run is
+    reproducible and draws what a data-set job (`xai-gen compare`) draws for the same batch.
 
     A data set with ground truth and labels is split into groups by true and explained class
     (`xai_gen.compare.data.sample_groups`): the metrics that read ground truth score only the
@@ -409,7 +420,7 @@ def compare(
         if run is not None:
             runs[key] = run
     done = list(runs)
-    truth_metrics = _ground_truth_metrics(infos)
+    truth_metrics = ground_truth_metrics(infos)
     for run in runs.values():
         for metric in set(truth_metrics) & set(run.values):
             values = np.concatenate(run.values[metric])

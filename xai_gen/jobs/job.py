@@ -81,7 +81,7 @@ def job_fingerprint(work: Work, data: str = "") -> str:
     crc = zlib.crc32(data.encode())
     for i in range(len(work.source)):
         crc = zlib.crc32(work.source.item_id(i).encode(), crc)
-    modules = [work.model] + [
+    modules = [work.model, *([work.features] if work.features is not None else [])] + [
         v
         for values in (work.resources, *work.params.values())
         for v in values.values()
@@ -94,6 +94,9 @@ def job_fingerprint(work: Work, data: str = "") -> str:
     settings = {
         "methods": work.methods,
         "params": _json_safe(work.params),
+        "kinds": work.kinds,
+        "features": work.features is not None,
+        "explained_class": work.explained_class,
         "metrics": work.metrics,
         "metric_options": _json_safe(work.metric_options),
         "seed": work.seed,

@@ -19,10 +19,11 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from xai_gen.compare.data import GROUND_TRUTH
 from xai_gen.data.folder import IMAGE_SUFFIXES, _decode, letterbox, read_labels_csv
 from xai_gen.data.medmnist import load_medmnist_npz
 
-__all__ = ["FolderSource", "Item", "Source", "TensorSource", "medmnist_source"]
+__all__ = ["FolderSource", "Item", "Source", "TensorSource", "data_source", "medmnist_source"]
 
 
 @dataclass
@@ -104,6 +105,28 @@ class TensorSource:
         label = None if self.labels is None else _label(self.labels[index])
         truth = {k: v[index] for k, v in self.truth.items()}
         return Item(self.item_id(index), self.images[index].float(), label, truth)
+
+
+def data_source(name: str, data: Any) -> TensorSource:
+    """A data set held in memory (`.images`, optional `.labels` and ground truth) as a source.
+
+    The ground truth a comparison scores with (`.masks`, `.difference`, `.healthy`) travels
+    with each item under the metric input it feeds (`masks`, `true_difference`,
+    `true_counterfactuals`), as `xai_gen.compare` reads it.
+
+    Example:
+        >>> from xai_gen.data import synthetic_cxr
+        >>> s = data_source("cxr", synthetic_cxr(4, size=16))
+        >>> len(s), sorted(s.load(0).truth)
+        (4, ['masks', 'true_counterfactuals', 'true_difference'])
+    """
+    truth = {
+        key: value for attr, key in GROUND_TRUTH.items() if (value := getattr(data, attr, None)) is not None
+    }
+    names = getattr(data, "class_names", None)
+    return TensorSource(
+        name, data.images, getattr(data, "labels", None), truth, None if names is None else tuple(str(n) for n in names)
+    )
 
 
 def medmnist_source(path: str | Path, split: str = "test") -> TensorSource:

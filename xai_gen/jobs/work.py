@@ -9,23 +9,26 @@ content does not depend on which process computed it, in which order, or after a
 from __future__ import annotations
 
 import json
+import time
 import zlib
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 
+from xai_gen._core.seeds import batch_seed
 from xai_gen._io import META_KEY
 from xai_gen._memory import PeakMemory
 from xai_gen._version import __version__
 from xai_gen.compare import make_explainers
+from xai_gen.compare.runner import evaluate_metric, metric_applies, resolve_metrics
 from xai_gen.explainer import Explainer, Explanation
 from xai_gen.jobs.sources import Item, Source
-from xai_gen.metrics import METRICS, applicable, evaluate
+from xai_gen.metrics import MetricInfo
+from xai_gen.metrics._common import prepare_target
 
 __all__ = ["SHARD_KIND", "TARGETS", "Work", "tensor_digest"]
 
@@ -35,17 +38,6 @@ SHARD_KIND = "explanation_shard"
 TARGETS = ("predicted", "label")
 
 
-def batch_seed(seed: int, method: str, first_item: int) -> int:
-    """The torch seed of one batch: a function of the job seed, method and first item only.
-
-    Example:
-        >>> batch_seed(0, "gvr", 8) == batch_seed(0, "gvr", 8) != batch_seed(0, "gvr", 16)
-        True
-    """
-    mixed = np.random.SeedSequence([seed, zlib.crc32(method.encode()), first_item])
-    return int(mixed.generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
 def tensor_digest(tensors: dict[str, Tensor], rows: list[list[Any]]) -> str:
     """A checksum of a shard's tensors and item rows, written into it and checked on resume."""
     digest = zlib.crc32(json.dumps(rows).encode())
@@ -53,6 +45,14 @@ def tensor_digest(tensors: dict[str, Tensor], rows: list[list[Any]]) -> str:
         digest = zlib.crc32(key.encode(), digest)
         digest = zlib.crc32(tensors[key].contiguous().numpy().tobytes(), digest)
     return f"{digest:08x}"
+
+
+def _features(classifier: nn.Module, images: Tensor) -> Tensor:
+    """`(B, D)` float32 penultimate features of `images`, on the CPU."""
+    # Imported here: the recipes package is heavy and only set-level metrics need it.
+    from xai_gen.recipes.report import classifier_features
+
+    return classifier_features(classifier, images.detach()).float().contiguous()
 
 
 def _load(source: Source, index: int) -> Item:
@@ -74,6 +74,8 @@ class _Part:
     explanation: Explanation
     metrics: dict[str, Tensor]
     peak_memory: float = 0.0
+    metric_seconds: float = 0.0
+    features: Tensor | None = None  # of the counterfactuals, for set-level metrics
 
 
 @dataclass
@@ -87,7 +89,10 @@ class Work:
         resources: constructor arguments shared by the explainers that take them
             (e.g. `latent_model`); modules among them move to `device` with the model.
         params: method name -> its constructor arguments.
-        metrics: per-sample metrics evaluated on every explanation where applicable.
+        kinds: method name -> registry name, for a method named otherwise (a second
+            configuration of one explainer, e.g. `{"gvr_paper": "gvr"}`).
+        metrics: per-sample metrics evaluated on every explanation where applicable: names
+            of `xai_gen.metrics.METRICS` or `"quantus:<ClassName>"`.
         metric_options: metric name -> keyword options of that metric.
         selection: `(M,)` source indices of the job's items, or None for all items.
         seed: the job's seed.
@@ -99,6 +104,11 @@ class Work:
         device: where the model runs.
         measure_memory: record each method's peak memory per batch (`PeakMemory`) in the
             shard's metadata (a sampling thread per call; off by default).
+        features: a classifier with `.features(x) -> (B, D)` (e.g. `SmallCNN`): the shard
+            then holds the features of each input and of each counterfactual, from which
+            set-level metrics (a Frechet distance) are computed without the images.
+        explained_class: record the class each item is explained as (`explained`), which
+            groups a comparison's samples by true and explained class.
         job_id: the job's fingerprint, written into every shard.
     """
 
@@ -107,6 +117,7 @@ class Work:
     methods: list[str]
     resources: dict[str, Any] = field(default_factory=dict)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
     metrics: list[str] = field(default_factory=list)
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     selection: Tensor | None = None
@@ -117,8 +128,11 @@ class Work:
     expensive_n: int = 5
     device: str = "cpu"
     measure_memory: bool = False
+    features: nn.Module | None = None
+    explained_class: bool = False
     job_id: str = ""
     _explainers: list[Explainer] | None = field(default=None, init=False, repr=False)
+    _metric_infos: dict[str, MetricInfo] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "shard_size"):
@@ -131,8 +145,8 @@ class Work:
             raise ValueError("methods must name at least one explainer")
 
     def __getstate__(self) -> dict[str, Any]:
-        # Explainers are rebuilt where the work runs, next to the model on its device.
-        return {**self.__dict__, "_explainers": None}
+        # Explainers and metrics are rebuilt where the work runs, next to the model on its device.
+        return {**self.__dict__, "_explainers": None, "_metric_infos": None}
 
     def __len__(self) -> int:
         return len(self.source) if self.selection is None else len(self.selection)
@@ -163,17 +177,27 @@ class Work:
 
             self.resources = move(self.resources)
             self.params = {m: move(p) for m, p in self.params.items()}
-            self._explainers = make_explainers(self.methods, self.resources, self.params)
+            if self.features is not None:
+                self.features = self.features.to(device).eval()
+            self._explainers = make_explainers(self.methods, self.resources, self.params, self.kinds)
         return self._explainers
+
+    def metric_infos(self) -> dict[str, MetricInfo]:
+        """The job's metrics by name (ours and Quantus'), resolved once per process."""
+        if self._metric_infos is None:
+            self._metric_infos = resolve_metrics(self.metrics)
+        return self._metric_infos
 
     def explain_shard(self, shard: int) -> bytes:
         """Explain every item of `shard`; returns the shard file (safetensors bytes).
 
         Tensors: `item` `(M,)` positions of the explained items, `inputs` `(M, C, H, W)`, and
         per method `<method>/<field>` (attributions, targets, counterfactuals, frames, ...,
-        as in `Explanation.numpy()`) and `<method>/metric/<name>` `(M,)` float64. The
-        metadata holds one row `[position, id, label, reason]` per item of the shard
-        (reason None for an explained item) and the seconds each method took.
+        as in `Explanation.numpy()`) and `<method>/metric/<name>` `(M,)` float64; with
+        `features`, `input_features` `(M, D)` and `<method>/counterfactual_features`; with
+        `explained_class`, `explained` `(M,)`. The metadata holds one row
+        `[position, id, label, reason]` per item of the shard (reason None for an explained
+        item), the seconds each method's `attribute` took and those its metrics took.
         """
         explainers = self.explainers()
         device = torch.device(self.device)
@@ -192,15 +216,17 @@ class Work:
                 good.append((position, item))
         parts: dict[str, list[_Part]] = {}
         seconds: dict[str, float] = {}
+        metric_seconds: dict[str, float] = {}
         peak: dict[str, float] = {}
         errors: dict[str, str] = {}
         failed: dict[int, str] = {}
         for name, explainer in zip(self.methods, explainers):
-            parts[name], seconds[name], peak[name] = [], 0.0, 0.0
+            parts[name], seconds[name], peak[name], metric_seconds[name] = [], 0.0, 0.0, 0.0
             for start in range(0, len(good), self.batch_size):
                 batch = good[start : start + self.batch_size]
                 for part in self._explain_batch(name, explainer, batch, device, failed, errors):
                     seconds[name] += part.explanation.seconds
+                    metric_seconds[name] += part.metric_seconds
                     peak[name] = max(peak[name], part.peak_memory)
                     parts[name].append(part)
         kept = [p for p, _ in good if p not in failed]
@@ -208,12 +234,15 @@ class Work:
             if row[0] in failed:
                 row[3] = failed[row[0]]
         tensors = self._tensors(kept, dict(good), parts)
+        if kept:
+            tensors.update(self._per_input(tensors["inputs"]))
         meta = {
             "job": self.job_id,
             "shard": shard,
             "rows": rows,
             "digest": tensor_digest(tensors, rows),
             "seconds": seconds,
+            "metric_seconds": metric_seconds,
             "peak_memory": peak,
             "params": {m: p[0].explanation.params for m, p in parts.items() if p},
             "parts": {m: sorted(p[0].explanation.parts) for m, p in parts.items() if p},
@@ -256,8 +285,26 @@ class Work:
             k: torch.stack([item.truth[k] for _, item in batch]).to(device)
             for k in batch[0][1].truth
         }
+        started = time.perf_counter()
         metrics = self._metrics(name, explainer, exp, positions, truth, errors)
-        return [_Part(positions, exp, metrics, float(mem.peak) if mem is not None else 0.0)]
+        spent = time.perf_counter() - started
+        features = None
+        if self.features is not None and exp.counterfactuals is not None:
+            features = _features(self.features, exp.counterfactuals)
+        peak = float(mem.peak) if mem is not None else 0.0
+        return [_Part(positions, exp, metrics, peak, spent, features)]
+
+    def _per_input(self, inputs: Tensor) -> dict[str, Tensor]:
+        """What a comparison needs of each kept input: its features and explained class."""
+        out = {}
+        device = torch.device(self.device)
+        if self.features is not None:
+            out["input_features"] = _features(self.features, inputs)
+        if self.explained_class:
+            explained = prepare_target(self.model, inputs.to(device), None, self.batch_size)
+            if explained is not None:  # a regression output explains no class
+                out["explained"] = explained.cpu().to(torch.int64)
+        return out
 
     def _metrics(
         self,
@@ -270,8 +317,8 @@ class Work:
     ) -> dict[str, Tensor]:
         """Per-item values of every applicable metric, `(len(positions),)` float64 each."""
         values = {}
-        for metric in self.metrics:
-            needs_explainer = "explainer" in METRICS[metric].needs
+        for metric, info in self.metric_infos().items():
+            needs_explainer = "explainer" in info.needs
             # Metrics that re-run the explainer cost an explanation per evaluation: they run
             # on the job's first `expensive_n` items only (positions are ascending).
             k = sum(p < self.expensive_n for p in positions) if needs_explainer else len(positions)
@@ -282,12 +329,12 @@ class Work:
                 **self.metric_options.get(metric, {}),
             }
             out = torch.full((len(positions),), float("nan"), dtype=torch.float64)
-            if not applicable(metric, exp, available):
+            if not metric_applies(metric, info, exp, available):
                 continue
             if k:
                 part = exp if k == len(positions) else exp[:k]
                 try:
-                    out[:k] = evaluate(metric, self.model, part, **available).detach().cpu().double()
+                    out[:k] = evaluate_metric(metric, info, self.model, part, available).detach().cpu().double()
                 except Exception as err:  # noqa: BLE001 - a metric failure leaves NaN, recorded
                     errors[f"{name}/{metric}"] = f"{type(err).__name__}: {err}"
             values[metric] = out
@@ -313,4 +360,7 @@ class Work:
             for metric in set.intersection(*(set(p.metrics) for p in method_parts)):
                 values = torch.cat([p.metrics[metric] for p in method_parts])
                 tensors[f"{name}/metric/{metric}"] = values[rows].contiguous()
+            if all(p.features is not None for p in method_parts):
+                features = torch.cat([p.features for p in method_parts])
+                tensors[f"{name}/counterfactual_features"] = features[rows].contiguous()
         return tensors

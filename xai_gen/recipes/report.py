@@ -52,11 +52,26 @@ def frechet_distance(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> float:
     b = np.asarray(b.detach().cpu() if isinstance(b, Tensor) else b, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
         raise ValueError(f"features must be (N, D) and (M, D) with N, M >= 2, got {a.shape} and {b.shape}")
-    mu_a, mu_b = a.mean(0), b.mean(0)
+    return gaussian_frechet(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+
+
+def gaussian_frechet(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndarray, cov_b: np.ndarray) -> float:
+    """Frechet distance between two Gaussians given by means `(D,)` and covariances `(D, D)`.
+
+    `frechet_distance` fits them to two feature sets; a data-set job accumulates them shard by
+    shard (`xai_gen.jobs.moments`) without holding the features.
+
+    Example:
+        >>> d = gaussian_frechet(np.zeros(2), np.eye(2), np.ones(2), np.eye(2))
+        >>> round(d, 4)
+        2.0
+    """
+    mu_a, mu_b = np.asarray(mu_a, dtype=np.float64), np.asarray(mu_b, dtype=np.float64)
     # A tiny ridge keeps the product invertible when some feature never varies (dead ReLUs);
     # it moves the distance by about 1e-6 per dimension.
-    ridge = 1e-6 * np.eye(a.shape[1])
-    cov_a, cov_b = np.cov(a, rowvar=False) + ridge, np.cov(b, rowvar=False) + ridge
+    ridge = 1e-6 * np.eye(len(mu_a))
+    cov_a = np.asarray(cov_a, dtype=np.float64) + ridge
+    cov_b = np.asarray(cov_b, dtype=np.float64) + ridge
     root = scipy.linalg.sqrtm(cov_a @ cov_b)
     # sqrtm of a product of covariances can pick up tiny imaginary parts from rounding.
     root = np.real(root)
