@@ -324,7 +324,7 @@ class Work:
             k = sum(p < self.expensive_n for p in positions) if needs_explainer else len(positions)
             available = {
                 **self.resources,
-                **truth,
+                **{key: value[:k] for key, value in truth.items()},  # aligned with exp[:k]
                 "explainer": explainer,
                 **self.metric_options.get(metric, {}),
             }
