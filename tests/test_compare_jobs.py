@@ -20,6 +20,7 @@ from xai_gen.compare.runner import sample_index
 from xai_gen.data import ImageSplit
 from xai_gen.jobs import Work, comparison_from_job, data_source, read_shard, run_job, shard_path
 from xai_gen.jobs.shards import write_shard
+from xai_gen.latent import nets
 
 METHODS = {"saliency": "saliency", "gvr": "gvr", "gvr_paper": "gvr"}
 PARAMS = {"gvr": {"max_steps": 10}, "gvr_paper": {"max_steps": 30}}
@@ -191,3 +192,30 @@ def test_the_summary_is_read_from_the_shard_files(tmp_path):
     assert result.summary()["saliency"]["sparseness"]["mean"] == pytest.approx(values.mean())
     # Only the figure's rows are held as images.
     assert result.images.shape[0] == 3 and len(result.explanations["saliency"]) == 3
+
+
+@pytest.mark.ray
+def test_compare_on_ray_reports_the_local_numbers(tmp_path):
+    import ray.data  # noqa: F401 - the test command installs the ray extra: a missing one fails here
+
+    def bundle(*args, **kwargs):
+        torch.manual_seed(0)  # xai_gen's own classes only: the Ray workers import them
+        b = type("Bundle", (), {})()
+        b.classifier, b.conditional_model = xg.SmallCNN(width=4, hidden=8).eval(), None
+        b.latent_model = xg.LatentModel.from_specs(
+            nets.spec("dcgan_generator", latent_dim=4, image_shape=(1, 28, 28), width=4),
+            nets.spec("dcgan_encoder", out_dim=4, image_shape=(1, 28, 28), width=4),
+        )
+        b.test = ImageSplit(torch.rand(8, 1, 28, 28) * 2 - 1, torch.arange(8) % 10)
+        return b
+
+    argv = ["compare", "--data", "mnist", "--methods", "saliency,gvr", "--n", "8", "--batch-size", "2",
+            "--shard-size", "4", "--metrics", "sparseness,validity,proximity_l1", "--quiet"]
+    local = build_parser().parse_args([*argv, "--out", str(tmp_path / "local"), "--threads", "1"])
+    ray_args = build_parser().parse_args(
+        [*argv, "--out", str(tmp_path / "ray"), "--engine", "ray", "--workers", "2"]
+    )
+    assert compare_cli.run(local, bundle_loader=bundle) == 0
+    assert compare_cli.run(ray_args, bundle_loader=bundle) == 0
+    ours, theirs = (_numbers(tmp_path / d / "mnist" / "results.json") for d in ("local", "ray"))
+    assert ours == theirs and ours["meta"]["n"] == 8
