@@ -120,7 +120,8 @@ def comparison_from_job(
             Frechet distance).
         summary: what `run_job` returned for it.
         name: the data set's name in the report.
-        class_names: names of the label values, for the group names.
+        class_names: names of the label values, for the group names and figures (default:
+            the source's `class_names`, if it has them).
         ground_truth_class: the class whose evidence the data's ground truth marks (None: each
             sample's own label).
         figure_rows: rows kept for the report's figure grid (read from the first shards).
@@ -140,6 +141,7 @@ def comparison_from_job(
     """
     started = time.perf_counter()
     infos = work.metric_infos()
+    class_names = class_names if class_names is not None else getattr(work.source, "class_names", None)
     got = _Gathered(work)
     for shard in range(summary.shards):
         got.add(*read_shard(shard_path(summary.out, shard)))
@@ -183,6 +185,9 @@ def comparison_from_job(
         if method in work.methods:
             errors.setdefault(method, reason.split(" failed: ", 1)[1])
     images, shown = first_explanations(summary.out, summary.shards, figure_rows)
+    for exp in shown.values():
+        # A model that does not record its classes: figures name them from the data set.
+        exp.class_names = exp.class_names or (None if class_names is None else tuple(str(c) for c in class_names))
     done = list(work.methods)
     return ComparisonResult(
         methods=done,
@@ -205,6 +210,7 @@ def comparison_from_job(
             "expensive_n": min(work.expensive_n, count),
             "metric_options": _json_safe(work.metric_options),
             "rerun_metrics": [m for m in infos if "explainer" in infos[m].needs],
+            "families": {m: infos[m].category for m in infos},
             "memory": PeakMemory(torch.device(work.device)).description,
             "confidence_interval": f"{CONFIDENCE:.0%} Student-t over samples",
             "params": {m: e.params for m, e in shown.items()},
