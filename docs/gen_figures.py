@@ -175,6 +175,7 @@ def fig_traversal(bundles: Bundles) -> None:
     torch.manual_seed(SEED)
     explainer = xg.LatentTraversal(bundle.conditional_model, steps=10, progress=False)
     exp = explainer.attribute(bundle.binary_classifier, x, target=1)
+    exp.class_names = (str(bundle.negative_class), str(bundle.positive_class))  # classes 0, 1 = digits 4, 9
     save(exp.plot(index=0), "traversal.png")
 
 
@@ -277,7 +278,8 @@ def copy_report(bundles: Bundles) -> None:
     head = index.read_text().split("\n## ", 1)[0]
     run = [ln for ln in head.splitlines() if ln.startswith(("Command:", "Wall time:"))]
     parts = ["**The run these numbers come from**", "", *[ln.rstrip() + "  " for ln in run], ""]
-    for folder in sorted(p for p in report.iterdir() if p.is_dir()):
+    # One folder per data set with its results; `jobs/` holds the comparison's shards.
+    for folder in sorted(p for p in report.iterdir() if (p / "results.md").is_file()):
         dataset = folder.name
         table = (folder / "results.md").read_text()
         parts += [f"## {dataset}", "", _demote(table), ""]
