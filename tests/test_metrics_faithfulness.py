@@ -136,6 +136,10 @@ def test_max_sensitivity_zero_for_a_constant_map_and_positive_for_saliency() -> 
     # Explaining the unperturbed x returns the given map, so a method that never changes scores 0.
     same = max_sensitivity(linear(), X, PERFECT, None, _Fixed(), n_perturb_samples=3)
     torch.testing.assert_close(same, torch.zeros(1))
+    # One sample with a one-element target tensor (the last, short batch of a comparison):
+    # Captum does not expand such a target per perturbation; it used to raise here.
+    one = max_sensitivity(cnn, x[:1], a[:1], torch.tensor([3]), saliency, radius=0.1, n_perturb_samples=4)
+    assert one.shape == (1,) and bool(one[0] > 0)
 
 
 class _Fixed(xg.Explainer):

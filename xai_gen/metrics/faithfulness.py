@@ -447,6 +447,9 @@ def max_sensitivity(
             return (explain(inputs[0], target),)
         if inputs is x:  # Captum first explains the unperturbed batch: that is `attributions`.
             return attributions
+        if isinstance(target, Tensor) and target.numel() == 1 and inputs.shape[0] != 1:
+            # Captum expands a target per perturbation, except a one-element one (one sample).
+            target = target.reshape(1).expand(inputs.shape[0])
         # Captum runs this under no_grad; gradient-based explainers need autograd back.
         with torch.enable_grad():
             return explainer.attribute(model, inputs, target).attributions
