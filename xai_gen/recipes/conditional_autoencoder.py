@@ -32,12 +32,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xai_gen._core.batching import chunked
-from xai_gen._core.checks import check_images
 from xai_gen._core.devices import model_device, resolve_device
 from xai_gen._core.state import evaluating, frozen_copy
 from xai_gen.latent import ConditionalLatentModel, nets, positive_probability
 from xai_gen.recipes._loop import TrainConfig, TrainingLoop
-from xai_gen.recipes.conditional_gan import _class_loss, class_consistency
+from xai_gen.recipes.conditional_gan import _check_pair_data, _class_loss, class_consistency
 from xai_gen.recipes.losses import laplacian_loss
 from xai_gen.recipes.wgan_gp import critic_step
 
@@ -162,13 +161,9 @@ def train_conditional_autoencoder(
         torch.Size([1, 1, 28, 28])
     """
     cfg = config or ConditionalAutoencoderConfig()
-    images, _ = check_images(images, "images", allow_single=False, min_count=2)
-    if not isinstance(labels, Tensor) or labels.shape != (len(images),) or not set(labels.unique().tolist()) <= {0, 1}:
-        raise ValueError(f"labels must be a (N,) tensor of 0 (negative) / 1 (positive) with N = {len(images)}")
+    images = _check_pair_data(images, labels, classifier)
     if not bool((labels == 0).any()) or not bool((labels == 1).any()):
         raise ValueError("labels must contain both classes 0 and 1")
-    if not isinstance(classifier, nn.Module):
-        raise TypeError(f"classifier must be an nn.Module, got {type(classifier).__name__}")
     dev = resolve_device(device)
     shape = tuple(images.shape[1:])
     d1, d2 = cfg.structural_dim, cfg.class_dim

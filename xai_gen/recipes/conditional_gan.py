@@ -82,6 +82,17 @@ def sample_conditional(
     return torch.cat([z1, z2], dim=1), y
 
 
+def _check_pair_data(images: Tensor, labels: Tensor, classifier: nn.Module) -> Tensor:
+    """Validate the inputs of a conditional recipe: `images (N, C, H, W)`, `labels (N,)` of 0
+    (negative) / 1 (positive), and the frozen binary classifier; returns the checked images."""
+    images, _ = check_images(images, "images", allow_single=False, min_count=2)
+    if not isinstance(labels, Tensor) or labels.shape != (len(images),) or not set(labels.unique().tolist()) <= {0, 1}:
+        raise ValueError(f"labels must be a (N,) tensor of 0 (negative) / 1 (positive) with N = {len(images)}")
+    if not isinstance(classifier, nn.Module):
+        raise TypeError(f"classifier must be an nn.Module, got {type(classifier).__name__}")
+    return images
+
+
 def train_conditional_gan(
     images: Tensor,
     labels: Tensor,
@@ -129,11 +140,7 @@ def train_conditional_gan(
         torch.Size([1, 1, 28, 28])
     """
     cfg = config or ConditionalGANConfig()
-    images, _ = check_images(images, "images", allow_single=False, min_count=2)
-    if not isinstance(labels, Tensor) or labels.shape != (len(images),) or not set(labels.unique().tolist()) <= {0, 1}:
-        raise ValueError(f"labels must be a (N,) tensor of 0 (negative) / 1 (positive) with N = {len(images)}")
-    if not isinstance(classifier, nn.Module):
-        raise TypeError(f"classifier must be an nn.Module, got {type(classifier).__name__}")
+    images = _check_pair_data(images, labels, classifier)
     dev = resolve_device(device)
     shape = tuple(images.shape[1:])
     latent = cfg.structural_dim + cfg.class_dim
