@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figure-rows", type=int, default=6)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     args = parser.parse_args(argv)
-    overrides = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
+    overrides = {k: int(v) if v.isdigit() else float(v) for k, v in (item.split("=", 1) for item in args.set)}
     if args.threads:
         torch.set_num_threads(args.threads)
     bundle = mnist_bundle(args.cache_dir, progress=False, preset=args.preset)

@@ -8,8 +8,9 @@ times, in one process:
 * GVR with the paper's settings (an older version's defaults) on the linear latent head,
   1,000 held-out digits, best of 3 — the batched GVR benchmark; the row-steps printed must be
   equal across versions, or the two did different work;
-* Saliency and Grad-CAM on 100 digits through the adapter and through Captum directly,
-  interleaved in 5 rounds of 20 calls (minimum and median ratios).
+* Saliency and Grad-CAM on 100 digits through the adapter and through Captum directly (the
+  version's own `baselines.captum_reference`, as `benchmarks.adapter_ratios`), alternating
+  5 rounds of 20 calls (minimum and median ratios).
 
     python -m benchmarks.versions export runs/versions/models.pt
     git worktree add --detach /tmp/old <commit>
@@ -57,9 +58,8 @@ def _min_median(fn: Callable[[], object], reps: int) -> tuple[float, float]:
 
 def time_version(path: Path, threads: int) -> None:
     """Time GVR and two adapters with the xai_gen that is imported."""
-    from captum.attr import LayerAttribution, LayerGradCam, Saliency
-
     import xai_gen as xg
+    from baselines import captum_reference as direct  # the same Captum calls as adapter_ratios
     from xai_gen.latent.classifier import LatentClassifier
 
     warnings.simplefilter("ignore")
@@ -82,16 +82,13 @@ def time_version(path: Path, threads: int) -> None:
     xs = x[:100]
     with torch.no_grad():
         ts = clf(xs).argmax(1)
-    layer = dict(clf.named_modules())["conv.3"]
     pairs = {
-        "saliency": (lambda: xg.Saliency().attribute(clf, xs, target=ts),
-                     lambda: Saliency(clf).attribute(xs, target=ts, abs=True)),
+        "saliency": (lambda: xg.Saliency().attribute(clf, xs, target=ts), lambda: direct.saliency(clf, xs, ts)),
         "gradcam": (lambda: xg.GradCAM(layer="conv.3").attribute(clf, xs, target=ts),
-                    lambda: LayerAttribution.interpolate(LayerGradCam(clf, layer).attribute(xs, target=ts),
-                                                         xs.shape[-2:], "bilinear")),
+                    lambda: direct.gradcam(clf, xs, ts, layer="conv.3")),
     }
-    for name, (adapter, direct) in pairs.items():
-        rounds = [(_min_median(adapter, 20), _min_median(direct, 20)) for _ in range(5)]
+    for name, (adapter, captum_call) in pairs.items():
+        rounds = [(_min_median(adapter, 20), _min_median(captum_call, 20)) for _ in range(5)]
         a_min, d_min = min(r[0][0] for r in rounds), min(r[1][0] for r in rounds)
         a_med = sorted(r[0][1] for r in rounds)[2]
         d_med = sorted(r[1][1] for r in rounds)[2]

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from processes import sigkill_when
 
 import xai_gen as xg
 from xai_gen.cli import main
@@ -200,18 +199,8 @@ def test_sigkill_mid_job_then_resume_gives_the_uninterrupted_shards(tmp_path):
     out = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path.cwd())}
     child = subprocess.Popen([*KILLED, *args, "--out", str(out)], stderr=subprocess.PIPE, env=env)
-    try:
-        # Poll (no timing is asserted) until a few shards are written, then kill hard.
-        for _ in range(3000):
-            if len(list((out / "shards").glob("*.safetensors"))) >= 2 or child.poll() is not None:
-                break
-            time.sleep(0.05)
-        assert child.poll() is None, child.stderr.read().decode()
-        child.send_signal(signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-        child.stderr.close()
+    # Kill hard once a few shards are written.
+    sigkill_when(child, lambda: len(list((out / "shards").glob("*.safetensors"))) >= 2, 3000, 0.05)
     before = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.safetensors")}
     assert 2 <= len(before) < 10 and not (out / "index.csv").exists()
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
+from processes import sigkill_when
 from recipe_utils import run, same_weights, without_seconds
 
 from xai_gen._io import load_tensors
@@ -40,18 +39,8 @@ def test_sigkill_mid_run_then_resume(tmp_path):
         [sys.executable, "-c", CHILD.format(tests=str(TESTS), out=str(out))],
         stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
-    try:
-        # Poll (no timing is asserted) until a few steps are checkpointed, then kill hard.
-        for _ in range(1200):
-            if _checkpoint_step(ckpt) >= 4 or child.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert child.poll() is None, child.stderr.read().decode()
-        child.send_signal(signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait()
-        child.stderr.close()
+    # Kill hard once a few steps are checkpointed.
+    sigkill_when(child, lambda: _checkpoint_step(ckpt) >= 4, 1200, 0.1)
     saved = load_tensors(ckpt, kind="checkpoint")[1].meta  # the kill left a whole checkpoint
     done = saved["step"]
     assert done >= 4

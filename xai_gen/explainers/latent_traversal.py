@@ -90,7 +90,8 @@ class LatentTraversal(LatentExplainer):
     `extras["z1"]`, `extras["z2"]`; the GVR path GVR's `success`, `steps`, `contrasts` and
     `extras["latents_start"]`, `extras["latents"]` (with several contrasts per input it has
     one row per (input, contrast) pair, as GVR). The probabilities are the model's on the frame
-    *images*: for a `LatentClassifier` that re-encodes them, so the GVR path's first frame need
+    *images*: for a `LatentClassifier` that re-encodes them. GVR judges such a model on the image
+    by default too; with `gvr_params={"criterion_on": "code"}` the GVR path's first frame need
     not show the crossing that GVR reports for `h(z*)` (see GVR's `extras["decoded_success"]`).
 
     Example:
