@@ -12,7 +12,7 @@ $(BIN)/xai-gen: pyproject.toml constraints.txt
 install: $(BIN)/xai-gen
 
 demo: install
-	$(BIN)/xai-gen compare --data all --methods all --out report
+	$(BIN)/xai-gen compare --data all --methods all --out report --reuse
 
 # Rebuilds the pretrained bundles shipped in xai_gen/bundles/data (tens of minutes on a CPU;
 # checkpoints under runs/bundle-build, so a killed build resumes).

@@ -143,6 +143,28 @@ def test_interrupted_compare_resumes_to_the_uninterrupted_numbers(tmp_path, monk
     assert re.search(r"n = 16 samples", (tmp_path / "cut" / "mnist" / "results.md").read_text())
 
 
+def test_reuse_keeps_an_identical_run_and_recomputes_a_changed_one(tmp_path, monkeypatch):
+    from xai_gen.jobs import job as job_module
+
+    assert _compare(tmp_path / "r", "--reuse") == 0
+    shards = tmp_path / "r" / "jobs" / "mnist" / "shards"
+    first = {p.name: p.stat().st_mtime_ns for p in shards.glob("*.safetensors")}
+    report = _numbers(tmp_path / "r" / "mnist" / "results.json")
+    explain_shard, calls = Work.explain_shard, []
+    monkeypatch.setattr(Work, "explain_shard", lambda self, k: calls.append(k) or explain_shard(self, k))
+    assert _compare(tmp_path / "r", "--reuse") == 0
+    assert calls == [] and {p.name: p.stat().st_mtime_ns for p in shards.glob("*.safetensors")} == first
+    assert _numbers(tmp_path / "r" / "mnist" / "results.json") == report
+    # Other code is another job: with --reuse it is recomputed, with --resume refused.
+    monkeypatch.setattr(job_module, "source_digest", lambda: "changed!")
+    with pytest.raises(ValueError, match="package source"):
+        _compare(tmp_path / "r", "--resume")
+    assert calls == []
+    assert _compare(tmp_path / "r", "--reuse") == 0
+    assert len(calls) == len(first)
+    assert _numbers(tmp_path / "r" / "mnist" / "results.json") == report
+
+
 def _work_args(out):
     """The arguments `compare_cli._work` builds the mnist job of `_compare` from."""
     from xai_gen.cli._setup import METHOD_VARIANTS, setup_for

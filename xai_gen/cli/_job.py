@@ -226,8 +226,11 @@ def job_device(args: argparse.Namespace) -> str:
     return str(torch.device(args.device) if args.engine == "ray" else resolve_device(args.device, "--device"))
 
 
-def run_with(args: argparse.Namespace, work: Work, out: Path, data: str) -> JobSummary:
-    """`run_job` with the engine options of the arguments (resume, engine, threads, Ray)."""
+def run_with(
+    args: argparse.Namespace, work: Work, out: Path, data: str, resume: bool | None = None
+) -> JobSummary:
+    """`run_job` with the engine options of the arguments (resume, engine, threads, Ray);
+    `resume` overrides `args.resume`."""
     ray = RayOptions(
         address=args.ray_address,
         workers=args.workers,
@@ -235,6 +238,6 @@ def run_with(args: argparse.Namespace, work: Work, out: Path, data: str) -> JobS
         gpus_per_worker=args.gpus_per_worker,
     )
     return run_job(
-        work, out, resume=args.resume, engine=args.engine, threads=args.threads, ray=ray, data=data,
-        progress=not getattr(args, "quiet", False),
+        work, out, resume=args.resume if resume is None else resume, engine=args.engine,
+        threads=args.threads, ray=ray, data=data, progress=not getattr(args, "quiet", False),
     )

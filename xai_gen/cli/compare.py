@@ -7,8 +7,10 @@ metrics need; explains `--n` of its held-out samples as a resumable data-set job
 family, results.json, figure_grid.png, metrics.png, timing.png) plus an index `OUT/README.md`
 with every table and the run's wall time. The summary is computed from the shards, one at a
 time, so 10,000 samples need no more memory than 100: a larger `--n` is the same command. A
-killed run continues with `--resume` (finished shards are kept); `--engine ray` explains the
-shards on Ray. `make demo` runs `xai-gen compare --data all --methods all --out report`.
+killed run continues with `--resume` (finished shards are kept); `--reuse` keeps an identical
+earlier run's shards (same data, weights, settings and package source) and recomputes anything
+else; `--engine ray` explains the shards on Ray. `make demo` runs
+`xai-gen compare --data all --methods all --out report --reuse`.
 
 A method with configurations in `METHOD_VARIANTS` brings them along under their own names
 (GVR: `gvr` and `gvr_paper`). Oracle agreement uses the bundle's oracle classifier or, for a
@@ -41,7 +43,7 @@ from xai_gen.compare import ComparisonResult
 from xai_gen.compare.report import index_markdown
 from xai_gen.compare.runner import metric_names, resolve_metrics, sample_index
 from xai_gen.jobs import Work, comparison_from_job, data_source
-from xai_gen.jobs.job import JOB_FILE
+from xai_gen.jobs.job import JOB_FILE, holds_job
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -69,6 +71,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         default=5,
         help="samples for the metrics that re-run the explainer "
         "(max sensitivity, randomisation; default 5)",
+    )
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the shards of an identical earlier run in --out (same data, model weights, "
+        "settings and package source) and only rewrite the report; anything else is "
+        "recomputed (make demo uses it)",
     )
     p.add_argument("--batch-size", type=int, default=50, help=argparse.SUPPRESS)
     # Shards of whole batches: each batch is seeded by its first sample, so the numbers
@@ -143,9 +152,11 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader | None = None) -> 
                 setup.available["oracle"] = oracle
         work = _work(args, dataset, setup, names, variants, metrics)
         job = out / "jobs" / dataset
-        if not args.resume and (job / JOB_FILE).is_file():
+        # --reuse: an identical earlier run's verified shards stand; any change recomputes.
+        resume = args.resume or (args.reuse and holds_job(job, work, dataset))
+        if not resume and (job / JOB_FILE).is_file():
             shutil.rmtree(job)  # a fresh comparison replaces the last one's job, as its report
-        summary = run_with(args, work, job, dataset)
+        summary = run_with(args, work, job, dataset, resume=resume)
         results[dataset] = result = comparison_from_job(
             work,
             summary,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import zlib
@@ -21,7 +22,7 @@ from xai_gen.jobs.ray_engine import RayOptions, run_on_ray
 from xai_gen.jobs.shards import remove_partial, shard_path, verify_shard, write_index, write_shard
 from xai_gen.jobs.work import Work
 
-__all__ = ["ENGINES", "JobSummary", "RayOptions", "job_fingerprint", "run_job"]
+__all__ = ["ENGINES", "JobSummary", "RayOptions", "holds_job", "job_fingerprint", "run_job", "source_digest"]
 
 #: The engines `run_job` can run on.
 ENGINES = ("local", "ray")
@@ -67,8 +68,26 @@ def _crc_tensors(module: nn.Module, crc: int) -> int:
     return crc
 
 
+@functools.cache
+def source_digest() -> str:
+    """A checksum of the installed package's Python source: a job run by other code is
+    another job (a resumed or reused run must not mix in shards that code would not write).
+
+    Example:
+        >>> len(source_digest())
+        8
+    """
+    root = Path(__file__).resolve().parent.parent
+    crc = 0
+    for path in sorted(root.rglob("*.py")):
+        crc = zlib.crc32(path.relative_to(root).as_posix().encode(), crc)
+        crc = zlib.crc32(path.read_bytes(), crc)
+    return f"{crc:08x}"
+
+
 def job_fingerprint(work: Work, data: str = "") -> str:
-    """A fingerprint of everything that decides a job's shards: data, models, settings.
+    """A fingerprint of everything that decides a job's shards: data, models, settings, and
+    the package's source (`source_digest`).
 
     Example:
         >>> import torch
@@ -105,6 +124,7 @@ def job_fingerprint(work: Work, data: str = "") -> str:
         "target": work.target,
         "expensive_n": work.expensive_n,
         "items": len(work),
+        "source": source_digest(),
     }
     return f"{zlib.crc32(json.dumps(settings, sort_keys=True).encode(), crc):08x}"
 
@@ -135,6 +155,7 @@ def _prepare(out: Path, work: Work, data: str, resume: bool) -> dict[str, Any]:
         "batch_size": work.batch_size,
         "target": work.target,
         "version": __version__,
+        "source": source_digest(),
     }
     path = out / JOB_FILE
     if path.is_file():
@@ -145,16 +166,41 @@ def _prepare(out: Path, work: Work, data: str, resume: bool) -> dict[str, Any]:
                 "to continue it, or choose another output folder"
             )
         if old.get("job") != work.job_id:
-            changed = sorted(k for k in job if k != "version" and old.get(k) != job[k])
+            changed = sorted(
+                ("package source" if k == "source" else k)
+                for k in job
+                if k not in ("job", "version") and old.get(k) != job[k]
+            )
             raise ValueError(
                 f"cannot resume: {out} holds a different job (changed: "
-                f"{', '.join(changed) or 'model weights or data items'}); use another folder"
+                f"{', '.join(changed) or 'model weights or data items'}); "
+                "use another folder"
             )
     elif (out / "shards").is_dir() and any((out / "shards").iterdir()):
         raise ValueError(f"{out}/shards holds files but no {JOB_FILE}; choose another folder")
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(job, indent=2))
     return job
+
+
+def holds_job(out: str | Path, work: Work, data: str = "") -> bool:
+    """Whether `out` holds the job of `work` (same fingerprint), finished or not.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from xai_gen import SmallCNN
+        >>> from xai_gen.jobs import TensorSource
+        >>> work = Work(TensorSource("demo", torch.rand(2, 1, 8, 8)), SmallCNN(image_size=8), ["saliency"])
+        >>> out = tempfile.mkdtemp()
+        >>> before = holds_job(out, work)
+        >>> _ = run_job(work, out, progress=False)
+        >>> before, holds_job(out, work)
+        (False, True)
+    """
+    path = Path(out) / JOB_FILE
+    if not path.is_file():
+        return False
+    return json.loads(path.read_text()).get("job") == job_fingerprint(work, data)
 
 
 def run_job(
