@@ -148,6 +148,24 @@ def test_reconstruction_already_past_the_stop_is_flagged_never_a_success(preset)
     assert not exp.attributions[0].any()
 
 
+def test_a_residual_counterfactual_keeps_what_the_latent_model_cannot_draw():
+    # Row 0 carries a pattern the generator cannot draw: judged on x + g(z) - g(z0), it starts
+    # from the input (class 2), not from a reconstruction already past the stop.
+    model, x = _unrepresentable()
+    exp = GVR(CLASSES.lm, counterfactual="residual", kappa=0.6, progress=False).attribute(model, x)
+    assert not exp.extras["satisfied_at_start"].any() and exp.success.all()
+    assert exp.targets.tolist() == [2, 0] and (exp.steps > 0).all()
+    recon, decoded = exp.extras["reconstructions"], exp.extras["decoded"]
+    torch.testing.assert_close(decoded, CLASSES.lm.decode(exp.extras["latents"]).detach())
+    torch.testing.assert_close(exp.counterfactuals, x + decoded - recon)
+    torch.testing.assert_close(exp.attributions, recon - decoded)
+    with torch.no_grad():
+        probs = model(exp.counterfactuals).softmax(1)
+    assert torch.equal(probs.argmax(1), exp.contrasts)
+    assert (probs.gather(1, exp.contrasts[:, None]) >= 0.6).all()
+    torch.testing.assert_close(exp.extras["decoded_probabilities"], probs, atol=1e-5, rtol=0)
+
+
 def test_attributions_are_reconstruction_minus_counterfactual():
     x = CLASSES.images(Z)
     exp = gvr().attribute(CLASSES.image_classifier, x)
@@ -233,6 +251,8 @@ def test_regression_algorithm_1_both_directions(direction, cutoff, squeeze):
         ({"cutoff": 1.5}, ValueError, "cutoff must be a probability"),
         ({"gamma": -1.0}, ValueError, "gamma"),
         ({"stop": "never"}, ValueError, "stop"),
+        ({"counterfactual": "blend"}, ValueError, "counterfactual must be"),
+        ({"counterfactual": "residual"}, ValueError, "needs criterion_on='image'"),  # paper: on codes
     ],
 )
 def test_bad_arguments_raise_and_leave_the_models_alone(kwargs, error, match):

@@ -39,11 +39,16 @@ from xai_gen.metrics import METRICS
 #: time; `--methods lime` runs it.
 ALL_METHODS = tuple(m for m in bundled_explainers() if m != "lime")
 #: Further configurations `compare` runs beside a chosen method, each under its own name:
-#: `gvr_paper` is GVR as the paper runs it on MNIST (plain Algorithm 2, 500 steps), beside
-#: `gvr` at the package's defaults and the data set's step cap (`xai_gen.datasets`). `GVR.PAPER` lists the settings that
+#: `gvr_paper` is GVR as the paper runs it on MNIST (plain Algorithm 2, 500 steps), and
+#: `gvr_residual` GVR with residual counterfactuals (`x + g(z*) - g(z0)`), beside `gvr` at
+#: the package's defaults and the data set's step cap (`xai_gen.datasets`). `GVR.PAPER` lists the settings that
 #: switch off what GVR adds to the paper (read only where this GVR version has it).
 METHOD_VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
-    "gvr": {"gvr_paper": {**getattr(GVR, "PAPER", {}), "max_steps": 500}}
+    "gvr": {
+        "gvr_paper": {**getattr(GVR, "PAPER", {}), "max_steps": 500},
+        # The input plus the decoded change: keeps what the autoencoder cannot reconstruct.
+        "gvr_residual": {"counterfactual": "residual"},
+    }
 }
 #: `loader(dataset, cache_dir, progress[, preset]) -> bundle`: the models and data of a data
 #: set, handed to the commands by tests in place of `load_bundle` (which also takes `parts`).

@@ -57,6 +57,7 @@ _MIN_IMPROVEMENT = 1e-3
 STOPS = ("margin", "contrast", "target")
 OBJECTIVES = ("log_probability", "probability")
 CRITERIA_ON = ("image", "code")
+COUNTERFACTUALS = ("decoded", "residual")
 
 
 def _as_index_tensor(value: Any, name: str) -> Tensor:
@@ -234,6 +235,7 @@ class _LatentSearch:
         lr: float,
         patience: int | None,
         chunk: int | None = None,
+        residual: Tensor | None = None,
     ) -> None:
         r, device = z0.shape[0], z0.device
         self.lm, self.classify, self.image_head, self.crit = lm, classify, image_head, crit
@@ -249,6 +251,9 @@ class _LatentSearch:
         # Working set: the rows still running.
         self.rows = torch.arange(r, device=device)
         self.z, self.g0, self.cols = z0.clone(), g0, cols
+        # x - g(z0) per row: what the model judges is then x + g(z) - g(z0), the input with
+        # the decoded change (`counterfactual="residual"`); None judges g(z) itself.
+        self.residual = residual
         self.adam = _RowAdam(z0, lr)
         self.prev_z, self.prev_record = z0, None
         self.best = torch.full((r,), -math.inf, device=device)
@@ -263,7 +268,11 @@ class _LatentSearch:
             # At step 0, z = z0: d and its gradient are exactly 0, so a latent head needs no decode.
             use_d = bool(self.gamma) and step > 0
             image = self.lm.decode(zc) if (use_d or self.image_head or self.consistency) else None
-            objective, done, reached, progress, record = self.crit(self.classify(image, zc), cols)
+            seen = image
+            if self.residual is not None:
+                low, high = self.lm.value_range
+                seen = (image + self.residual[lo : lo + self.chunk]).clamp(low, high)
+            objective, done, reached, progress, record = self.crit(self.classify(seen, zc), cols)
             if use_d:
                 # d = <(g(z) - g(z0))^2>, the mean squared pixel change (Algorithm 1, line 3).
                 g0 = self.g0[lo : lo + self.chunk]
@@ -310,6 +319,8 @@ class _LatentSearch:
                 return False
             z, grad, record = z[keep], grad[keep], record[keep]
             self.rows, self.g0, self.prev_z = self.rows[keep], self.g0[keep], self.prev_z[keep]
+            if self.residual is not None:
+                self.residual = self.residual[keep]
             self.prev_record = self.prev_record[keep]
             self.best, self.since_best = self.best[keep], self.since_best[keep]
             self.cols = {k: v[keep] for k, v in self.cols.items()}
@@ -399,6 +410,12 @@ class GVR(LatentExplainer):
             and objective use the model on the decoded image, so every success holds for the
             counterfactual image) or `"code"` (the latent head on `z`, the paper's). Other
             models are always judged on the image.
+        counterfactual: `"decoded"` (default, the paper's: the counterfactual is `g(z*)`) or
+            `"residual"` (`x + g(z*) - g(z0)`, clipped to the latent model's value range: the
+            input with the decoded change, which keeps what the latent model cannot
+            reconstruct; the stop rule and objective then judge that image, and a row starts
+            from the input itself, so a blurry reconstruction is never "already past").
+            Needs `criterion_on="image"`. The map `g(z0) - g(z*)` is the same either way.
         patience: give a row up (`success=False`, `extras["stalled"]`) once the probability its
             stop rule watches (`P(contrast)`; `P(target)` for `stop="target"`; the output for
             a regression) has not moved the right way by 1e-3 for this many steps (None =
@@ -418,8 +435,9 @@ class GVR(LatentExplainer):
       counterfactual. Positive = intensity the image has and the counterfactual lost, i.e.
       evidence *for* the explained class (drawn purple, "density added", as in the paper's
       Fig. 4); negative = what the counterfactual had to add (orange).
-    * `counterfactuals (R, C, H, W)`: `g(z*)`; `success (R,)` bool (above); `steps (R,)`
-      long: Adam steps taken; `contrasts (R,)` long (None for regression).
+    * `counterfactuals (R, C, H, W)`: `g(z*)` (`counterfactual="residual"`: `x + g(z*) -
+      g(z0)`, clipped, and `g(z*)` in `extras["decoded"]`); `success (R,)` bool (above);
+      `steps (R,)` long: Adam steps taken; `contrasts (R,)` long (None for regression).
     * `parts`: `{"counterfactual"}`, plus `"contrast"` when a contrast is named (then a
       counterfactual is valid only as that class).
     * `extras`: `"reconstructions"` `g(z0)`, `"final_probabilities"` the final softmax `(R, K)`
@@ -470,6 +488,7 @@ class GVR(LatentExplainer):
     objective: str = "log_probability"
     consistency: float = 0.0
     criterion_on: str = "image"
+    counterfactual: str = "decoded"
     patience: int | None = 50
     contrast: ContrastLike = None
     progress: bool = True
@@ -505,6 +524,13 @@ class GVR(LatentExplainer):
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.criterion_on not in CRITERIA_ON:
             raise ValueError(f"criterion_on must be one of {CRITERIA_ON}, got {self.criterion_on!r}")
+        if self.counterfactual not in COUNTERFACTUALS:
+            raise ValueError(f"counterfactual must be one of {COUNTERFACTUALS}, got {self.counterfactual!r}")
+        if self.counterfactual == "residual" and self.criterion_on == "code":
+            raise ValueError(
+                "counterfactual='residual' judges the input plus the decoded change, an image: "
+                "it needs criterion_on='image'"
+            )
 
     @classmethod
     def paper(cls, latent_model: LatentModel, **settings: Any) -> GVR:
@@ -566,13 +592,20 @@ class GVR(LatentExplainer):
             g0 = chunked(lm.decode, z0, per_pass)
 
             weights = (float(self.gamma), float(self.consistency))
+            residual = None
+            if self.counterfactual == "residual":
+                residual = (xin[rows] if rows is not None else xin) - g0
             run = _LatentSearch(
-                lm, classify, head is None, z0, g0, crit, cols, weights, float(self.lr), self.patience, per_pass
+                lm, classify, head is None, z0, g0, crit, cols, weights, float(self.lr), self.patience, per_pass,
+                residual,
             )
             with torch.enable_grad():
                 res = _optimise(run, self.max_steps, self.progress)
             flags = res.flags
-            counterfactuals = chunked(lm.decode, res.latents, per_pass)
+            decoded_images = chunked(lm.decode, res.latents, per_pass)
+            counterfactuals = decoded_images
+            if residual is not None:
+                counterfactuals = (decoded_images + residual).clamp(*lm.value_range)
             if head is None:  # the criterion was evaluated on the decoded image already
                 decoded, decoded_success = res.record, flags["success"]
             else:
@@ -583,7 +616,7 @@ class GVR(LatentExplainer):
         _warn(flags, head is None)
         take = (lambda t: t[rows]) if rows is not None else (lambda t: t)
         return Explanation(
-            attributions=(g0 - counterfactuals).to(x.dtype),
+            attributions=(g0 - decoded_images).to(x.dtype),
             inputs=take(x),
             targets=take(target) if target is not None else None,
             method=self.name,
@@ -603,6 +636,7 @@ class GVR(LatentExplainer):
                 "nonfinite": flags["nonfinite"],
                 "decoded_probabilities": decoded,
                 "decoded_success": decoded_success,
+                **({"decoded": decoded_images.to(x.dtype)} if residual is not None else {}),
             },
         )
 
