@@ -226,11 +226,8 @@ def job_device(args: argparse.Namespace) -> str:
     return str(torch.device(args.device) if args.engine == "ray" else resolve_device(args.device, "--device"))
 
 
-def run_with(
-    args: argparse.Namespace, work: Work, out: Path, data: str, resume: bool | None = None
-) -> JobSummary:
-    """`run_job` with the engine options of the arguments (resume, engine, threads, Ray);
-    `resume` overrides `args.resume`."""
+def run_with(args: argparse.Namespace, work: Work, out: Path, data: str) -> JobSummary:
+    """`run_job` with the engine options of the arguments (resume, reuse, engine, threads, Ray)."""
     ray = RayOptions(
         address=args.ray_address,
         workers=args.workers,
@@ -238,6 +235,6 @@ def run_with(
         gpus_per_worker=args.gpus_per_worker,
     )
     return run_job(
-        work, out, resume=args.resume if resume is None else resume, engine=args.engine,
+        work, out, resume=args.resume, reuse=getattr(args, "reuse", False), engine=args.engine,
         threads=args.threads, ray=ray, data=data, progress=not getattr(args, "quiet", False),
     )

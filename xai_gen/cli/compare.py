@@ -43,7 +43,7 @@ from xai_gen.compare import ComparisonResult
 from xai_gen.compare.report import index_markdown
 from xai_gen.compare.runner import metric_names, resolve_metrics, sample_index
 from xai_gen.jobs import Work, comparison_from_job, data_source
-from xai_gen.jobs.job import JOB_FILE, holds_job
+from xai_gen.jobs.job import JOB_FILE
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -152,11 +152,9 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader | None = None) -> 
                 setup.available["oracle"] = oracle
         work = _work(args, dataset, setup, names, variants, metrics)
         job = out / "jobs" / dataset
-        # --reuse: an identical earlier run's verified shards stand; any change recomputes.
-        resume = args.resume or (args.reuse and holds_job(job, work, dataset))
-        if not resume and (job / JOB_FILE).is_file():
+        if not (args.resume or args.reuse) and (job / JOB_FILE).is_file():
             shutil.rmtree(job)  # a fresh comparison replaces the last one's job, as its report
-        summary = run_with(args, work, job, dataset, resume=resume)
+        summary = run_with(args, work, job, dataset)
         results[dataset] = result = comparison_from_job(
             work,
             summary,

@@ -270,8 +270,7 @@ class _LatentSearch:
             image = self.lm.decode(zc) if (use_d or self.image_head or self.consistency) else None
             seen = image
             if self.residual is not None:
-                low, high = self.lm.value_range
-                seen = (image + self.residual[lo : lo + self.chunk]).clamp(low, high)
+                seen = (image + self.residual[lo : lo + self.chunk]).clamp(*self.lm.value_range)
             objective, done, reached, progress, record = self.crit(self.classify(seen, zc), cols)
             if use_d:
                 # d = <(g(z) - g(z0))^2>, the mean squared pixel change (Algorithm 1, line 3).
@@ -588,13 +587,14 @@ class GVR(LatentExplainer):
                 if target is None:  # attribute() resolves it; direct callers may not
                     target = out_x.argmax(1)
                 crit, cols, rows, contrasts = self._class_setup(target, out_x.softmax(1))
-            z0 = z_in[rows] if rows is not None else z_in
+            take = (lambda t: t[rows]) if rows is not None else (lambda t: t)
+            z0 = take(z_in)
             g0 = chunked(lm.decode, z0, per_pass)
 
             weights = (float(self.gamma), float(self.consistency))
             residual = None
             if self.counterfactual == "residual":
-                residual = (xin[rows] if rows is not None else xin) - g0
+                residual = take(xin) - g0
             run = _LatentSearch(
                 lm, classify, head is None, z0, g0, crit, cols, weights, float(self.lr), self.patience, per_pass,
                 residual,
@@ -614,7 +614,6 @@ class GVR(LatentExplainer):
                 _, _, decoded_reached, _, decoded = crit(chunked(model, counterfactuals, per_pass), cols)
                 decoded_success = decoded_reached & ~flags["nonfinite"] & ~flags["satisfied_at_start"]
         _warn(flags, head is None)
-        take = (lambda t: t[rows]) if rows is not None else (lambda t: t)
         return Explanation(
             attributions=(g0 - decoded_images).to(x.dtype),
             inputs=take(x),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import time
 import zlib
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from xai_gen.jobs.ray_engine import RayOptions, run_on_ray
 from xai_gen.jobs.shards import remove_partial, shard_path, verify_shard, write_index, write_shard
 from xai_gen.jobs.work import Work
 
-__all__ = ["ENGINES", "JobSummary", "RayOptions", "holds_job", "job_fingerprint", "run_job", "source_digest"]
+__all__ = ["ENGINES", "JobSummary", "RayOptions", "job_fingerprint", "run_job", "source_digest"]
 
 #: The engines `run_job` can run on.
 ENGINES = ("local", "ray")
@@ -141,8 +142,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _prepare(out: Path, work: Work, data: str, resume: bool) -> dict[str, Any]:
-    """Check `out` against the job, write `job.json`; returns it."""
+def _prepare(out: Path, work: Work, data: str, resume: bool, reuse: bool = False) -> dict[str, Any]:
+    """Check `out` against the job (with `reuse`, replace another job), write `job.json`; returns it."""
     job = {
         "job": work.job_id,
         "data": data,
@@ -160,12 +161,15 @@ def _prepare(out: Path, work: Work, data: str, resume: bool) -> dict[str, Any]:
     path = out / JOB_FILE
     if path.is_file():
         old = json.loads(path.read_text())
-        if not resume:
+        same = old.get("job") == work.job_id
+        if reuse and not same:
+            shutil.rmtree(out)  # another job's shards are replaced, never mixed in
+        elif not (resume or reuse):
             raise ValueError(
                 f"{out} already holds a job ({old.get('data')}); pass --resume (resume=True) "
                 "to continue it, or choose another output folder"
             )
-        if old.get("job") != work.job_id:
+        elif not same:
             changed = sorted(
                 ("package source" if k == "source" else k)
                 for k in job
@@ -183,31 +187,12 @@ def _prepare(out: Path, work: Work, data: str, resume: bool) -> dict[str, Any]:
     return job
 
 
-def holds_job(out: str | Path, work: Work, data: str = "") -> bool:
-    """Whether `out` holds the job of `work` (same fingerprint), finished or not.
-
-    Example:
-        >>> import tempfile, torch
-        >>> from xai_gen import SmallCNN
-        >>> from xai_gen.jobs import TensorSource
-        >>> work = Work(TensorSource("demo", torch.rand(2, 1, 8, 8)), SmallCNN(image_size=8), ["saliency"])
-        >>> out = tempfile.mkdtemp()
-        >>> before = holds_job(out, work)
-        >>> _ = run_job(work, out, progress=False)
-        >>> before, holds_job(out, work)
-        (False, True)
-    """
-    path = Path(out) / JOB_FILE
-    if not path.is_file():
-        return False
-    return json.loads(path.read_text()).get("job") == job_fingerprint(work, data)
-
-
 def run_job(
     work: Work,
     out: str | Path,
     *,
     resume: bool = False,
+    reuse: bool = False,
     engine: str = "local",
     threads: int | None = None,
     ray: RayOptions | None = None,
@@ -225,6 +210,8 @@ def run_job(
         work: what to explain (data, model, methods, metrics, seed, sizes).
         out: the job's folder (see `xai_gen.jobs.shards` for its layout).
         resume: continue the job already in `out`; without it an existing job is an error.
+        reuse: continue the job already in `out` when it is this one (same fingerprint, see
+            `job_fingerprint`), replace it when it is another.
         engine: `"local"` (this process) or `"ray"` (Ray Data actors; needs `xai-gen[ray]`).
         threads: torch threads of the local engine (None: unchanged). The Ray engine gives
             each actor `ray.cpus_per_worker` threads.
@@ -255,7 +242,7 @@ def run_job(
     started = time.perf_counter()
     out = Path(out)
     work.job_id = job_fingerprint(work, data)
-    _prepare(out, work, data, resume)
+    _prepare(out, work, data, resume, reuse)
     remove_partial(out)
     (out / "index.csv").unlink(missing_ok=True)
     done, redone = set(), 0
