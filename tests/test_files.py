@@ -91,3 +91,26 @@ def test_a_newer_format_is_refused_clearly(tmp_path):
     save_file(dict(clf.state_dict()), str(path), metadata={META_KEY: json.dumps(header)})
     with pytest.raises(ValueError, match="header format 99.*upgrade xai-gen"):
         load_classifier(path)
+
+
+def test_small_cnn_gives_the_same_values_and_gradients_with_and_without_a_gradient():
+    # SmallCNN pools gradient-free passes in channels-last memory (a faster CPU kernel); a
+    # user must get bit-identical logits either way, and unchanged input gradients.
+    torch.manual_seed(0)
+    model = SmallCNN(image_size=28).eval()
+    x = torch.randn(6, 1, 28, 28)
+    with torch.no_grad():
+        fast = model(x)
+    xg = x.clone().requires_grad_(True)
+    slow = model(xg)
+    assert torch.equal(fast, slow.detach())
+    grad = torch.autograd.grad(slow[:, 3].sum(), xg)[0]
+    pool = torch.nn.MaxPool2d(2)
+    reference = torch.nn.Sequential(*[pool if isinstance(m, torch.nn.MaxPool2d) else m for m in model.conv])
+    ref_out = model.out(model.fc(reference(xg)))
+    assert torch.equal(ref_out, slow)
+    assert torch.equal(torch.autograd.grad(ref_out[:, 3].sum(), xg)[0], grad)
+    with torch.no_grad():
+        assert torch.equal(model.out(model.fc(reference(x))), fast)
+    # The layers stay plain nn.MaxPool2d: captum's DeepLift and LRP find their rules by exact type.
+    assert [type(m) for m in model.conv][2::3] == [torch.nn.MaxPool2d, torch.nn.MaxPool2d]

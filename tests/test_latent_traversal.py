@@ -42,6 +42,23 @@ def test_conditional_path_frames_and_monotone_probability(invert_steps):
     assert exp.extras["monotonicity"].tolist() == [1.0, 1.0]
 
 
+def test_anchor_holds_the_structure_code_at_the_encoders():
+    # An encoder that halves z1: Eq. 2 alone moves z1 to the true code (the image MSE wants it),
+    # a heavy anchor keeps the encoder's z1, and the inversion then fits through z2 only.
+    halve_z1 = nn.Linear(3, 3, bias=False)
+    with torch.no_grad():
+        halve_z1.weight.copy_(torch.diag(torch.tensor([0.5, 0.5, 1.0])))
+    lm = xg.ConditionalLatentModel(COND.lm.generator, nn.Sequential(COND.lm.encoder, halve_z1), 2, 1,
+                                   (1, 4, 4), COND.lm.value_range).eval()
+    x = COND.images(Z_COND)
+    free = traversal(lm, steps=2, invert_steps=300, anchor_weight=0).attribute(COND.image_classifier, x)
+    held = traversal(lm, steps=2, invert_steps=300, anchor_weight=1e4).attribute(COND.image_classifier, x)
+    torch.testing.assert_close(free.extras["z1"], Z_COND[:, :2], atol=2e-2, rtol=0)
+    torch.testing.assert_close(held.extras["z1"], 0.5 * Z_COND[:, :2], atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match="anchor_weight"):
+        lm.invert(x, 1, anchor_weight=-1.0)
+
+
 def test_conditional_path_scores_frames_in_eval_mode_and_restores_the_models():
     model = nn.Sequential(nn.Dropout(0.5), COND.image_classifier).train()
     lm = COND.lm.train()
@@ -92,6 +109,8 @@ def test_auto_path_and_regression_output():
         ({"steps": 0}, ValueError, "steps must be an int >= 1"),
         ({"gvr_params": {"gama": 0.1}}, TypeError, "gvr_params has unknown key"),
         ({"invert_lr": 0.0}, ValueError, "invert_lr"),
+        ({"anchor_weight": -0.1}, ValueError, "anchor_weight must be a number >= 0"),
+        ({"anchor_weight": True}, ValueError, "anchor_weight must be a number >= 0"),
     ],
 )
 def test_bad_settings_raise(kwargs, error, match):

@@ -11,6 +11,28 @@ from torch import Tensor, nn
 from xai_gen._io import file_kind, load_module, save_tensors
 
 
+def _pool_channels_last(module: nn.Module, args: tuple[Tensor, ...]) -> tuple[Tensor, ...] | None:
+    """Forward pre-hook of SmallCNN's max-pools: gradient-free CPU passes pool channels-last.
+
+    The perturbation metrics, LIME and occlusion call the classifier thousands of times without
+    a gradient; there torch's CPU max-pool kernel for NCHW tensors is about three times slower
+    than the channels-last one (benchmarks/test_bench_classifier.py times the whole network).
+    A maximum is exact in any memory order, so the values are identical. Passes
+    that need a gradient keep the NCHW kernel, whose backward is the faster one. A hook, not a
+    subclass, so that the layers stay `nn.MaxPool2d` for tools that look layers up by their
+    exact type (captum's DeepLift and LRP rules).
+    """
+    (x,) = args
+    if x.dim() != 4 or x.device.type != "cpu" or (torch.is_grad_enabled() and x.requires_grad):
+        return None
+    return (x.contiguous(memory_format=torch.channels_last),)
+
+
+def _back_to_nchw(module: nn.Module, args: tuple[Tensor, ...], out: Tensor) -> Tensor:
+    """Forward hook after `_pool_channels_last`: the next convolution sees the layout it always saw."""
+    return out.contiguous()
+
+
 @file_kind
 class SmallCNN(nn.Module):
     """Two conv blocks and two linear layers: `(N, C, H, W)` -> logits `(N, num_classes)`.
@@ -62,6 +84,9 @@ class SmallCNN(nn.Module):
             nn.ReLU(),
             nn.MaxPool2d(2),
         )
+        for pool in (self.conv[2], self.conv[5]):
+            pool.register_forward_pre_hook(_pool_channels_last)
+            pool.register_forward_hook(_back_to_nchw)
         side = image_size // 4
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * side * side, hidden), nn.ReLU())
         self.out = nn.Linear(hidden, num_classes)

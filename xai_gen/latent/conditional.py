@@ -96,11 +96,17 @@ class ConditionalLatentModel(LatentModel):
         classifier: Callable[[Tensor], Tensor] | None = None,
         lam: float = 1.0,
         positive_class: int = 1,
+        anchor_weight: float = 0.0,
     ) -> Tensor:
         """Traversal paper, Eq. 2: `argmin MSE(G(z1, z2), x) + lam * BCE(C(G(z1, z2)), C(x))`.
 
         Without a classifier this is `LatentModel.invert` (image MSE only), so the model can
         stand wherever a `LatentModel` is expected; the classifier guidance is keyword-only.
+
+        `anchor_weight > 0` adds `anchor_weight * mean((z1 - E(x)_1)^2)`: the structure code
+        stays near the encoder's. Unanchored, the descent is free to draw the positive class's
+        features through `z1` (it only has to match `x`), and `G(z1, 0)` then keeps them: the
+        generator was trained to be class-free in `z1` only on the encoder's and the prior's codes.
 
         Args:
             x: `(N, C, H, W)` images.
@@ -109,14 +115,18 @@ class ConditionalLatentModel(LatentModel):
             classifier: `C`, logits `(N, K)` or a scalar output; None drops the BCE term.
             lam: weight of the BCE term.
             positive_class: the column of `C`'s logits that is the positive class.
+            anchor_weight: weight of the structure-code anchor (0: the paper's Eq. 2 alone).
 
         Returns:
             `(N, structural_dim + class_dim)` codes; split them with `split`.
         """
         x = self.check_images(x)
+        if isinstance(anchor_weight, bool) or not isinstance(anchor_weight, int | float) or not anchor_weight >= 0:
+            raise ValueError(f"anchor_weight must be a number >= 0, got {anchor_weight!r}")
         with torch.no_grad():
             z0 = self.encode(x)
             p_x = positive_probability(classifier, x, positive_class) if classifier is not None else None
+        z1_encoded = z0[:, : self.structural_dim]
 
         def loss_fn(z: Tensor) -> Tensor:
             g = self.decode(z)
@@ -124,6 +134,8 @@ class ConditionalLatentModel(LatentModel):
             if p_x is not None:
                 p_g = positive_probability(classifier, g, positive_class).clamp(1e-6, 1 - 1e-6)
                 loss = loss + lam * F.binary_cross_entropy(p_g, p_x, reduction="none")
+            if anchor_weight:
+                loss = loss + anchor_weight * (z[:, : self.structural_dim] - z1_encoded).pow(2).mean(1)
             return loss
 
         mods = nn.ModuleList([self] + ([classifier] if isinstance(classifier, nn.Module) else []))
