@@ -403,11 +403,9 @@ def cout(
         return torch.where(changed, cf[sample], x[sample])
 
     change = (cf - x).abs()
-    areas = [
-        _auc(model, x, change, cls, n_steps, batch_size, memory_budget, False, False, insert)
-        for cls in (t, c)
-    ]
-    return areas[1] - areas[0]
+    # Both curves from the same model calls: column 0 the original class, column 1 the contrast.
+    areas = _auc(model, x, change, torch.stack([t, c], dim=1), n_steps, batch_size, memory_budget, False, False, insert)
+    return areas[:, 1] - areas[:, 0]
 
 
 def counterfactual_error(

@@ -85,7 +85,11 @@ def _auc(
     return_curve: bool,
     compose: Compose,
 ) -> AucResult:
-    """Scores `(N, T + 1)` as the top-k pixels change, k = floor(i * H * W / T), and their AUC."""
+    """Scores `(N, T + 1)` as the top-k pixels change, k = floor(i * H * W / T), and their AUC.
+
+    A `(N, J)` long tensor as `target` scores J classes per sample from the same model calls
+    (softmax probabilities): curves `(N, J, T + 1)`, AUCs `(N, J)`.
+    """
     positive_int(n_steps, "n_steps")
     positive_int(batch_size, "batch_size", allow_none=True)
     n, _, h, w = x.shape
@@ -97,16 +101,24 @@ def _auc(
         if batch_size is None:
             batch_size = min(total, budget_rows(memory_budget, model, x[:1], backward=False) or total)
         with torch.no_grad():
-            t = prepare_target(model, x, target, batch_size)
+            several = isinstance(target, Tensor) and target.dim() == 2
+            t = target.to(x.device) if several else prepare_target(model, x, target, batch_size)
             # Flatten (step, sample) pairs so every model call sees a full batch of perturbed images.
             for first in tqdm(range(0, total, batch_size), disable=not progress, desc="perturbation curve"):
                 idx = torch.arange(first, min(first + batch_size, total), device=x.device)
                 step, sample = idx // n, idx % n
                 changed = (ranks[sample] < counts[step, None]).view(-1, 1, h, w)
-                scores.append(target_scores(model, compose(sample, changed).to(x.dtype), None if t is None else t[sample]))
-    curve = torch.cat(scores).view(n_steps + 1, n).T
+                images = compose(sample, changed).to(x.dtype)
+                if several:
+                    scores.append(outputs(model, images).softmax(dim=1).gather(1, t[sample]))
+                else:
+                    scores.append(target_scores(model, images, None if t is None else t[sample]))
+    flat = torch.cat(scores)
+    # Step-major rows -> (N, T + 1) per class, each AUC computed on the same layout as for one class.
+    curves = [col.contiguous().view(n_steps + 1, n).T for col in (flat.unbind(1) if several else (flat,))]
     # Normalised trapezoid rule: the x-axis (fraction of pixels changed) runs over [0, 1].
-    auc = torch.trapezoid(curve, dx=1.0 / n_steps, dim=1)
+    aucs = [torch.trapezoid(c, dx=1.0 / n_steps, dim=1) for c in curves]
+    curve, auc = (torch.stack(curves, 1), torch.stack(aucs, 1)) if several else (curves[0], aucs[0])
     return (auc, curve) if return_curve else auc
 
 
