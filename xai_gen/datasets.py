@@ -144,7 +144,7 @@ def _mnist_components(epochs: Epochs) -> list[Component]:
         Component("autoencoder", "autoencoder", AutoencoderConfig(epochs=epochs(25))),
         Component("head", "head", HeadConfig(epochs=epochs(100)), depends=("autoencoder",)),
         # 600 steps at width 16 gave blobs (Frechet distance 685, floor 17.8): the last
-        # generator stage had 8 channels. Width 32 and 10,000 steps: see the quality report.
+        # generator stage had 8 channels. Width 32 and 16,000 steps: see the quality report.
         *_shared_tail(epochs, wgan_steps=16_000, wgan_width=32),
     ]
 

@@ -84,7 +84,7 @@ class SmallCNN(nn.Module):
             nn.ReLU(),
             nn.MaxPool2d(2),
         )
-        for pool in (self.conv[2], self.conv[5]):
+        for pool in (m for m in self.conv if isinstance(m, nn.MaxPool2d)):
             pool.register_forward_pre_hook(_pool_channels_last)
             pool.register_forward_hook(_back_to_nchw)
         side = image_size // 4

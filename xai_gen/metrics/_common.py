@@ -117,6 +117,7 @@ def target_scores(
 ) -> Tensor:
     """One score per image `(M,)`: the softmax probability (or logit) of `target`.
 
+    A `(M, J)` target scores J classes per image from the same model call: `(M, J)`.
     For a regression output `(M,)`/`(M, 1)` the scalar output itself is the score and
     `target` is ignored.
     """
@@ -127,4 +128,4 @@ def target_scores(
         raise ValueError("target is needed for a model with (N, K) output")
     if probability:
         out = out.softmax(dim=1)
-    return out.gather(1, target.view(-1, 1)).squeeze(1)
+    return out.gather(1, target) if target.dim() == 2 else out.gather(1, target.view(-1, 1)).squeeze(1)

@@ -108,11 +108,7 @@ def _auc(
                 idx = torch.arange(first, min(first + batch_size, total), device=x.device)
                 step, sample = idx // n, idx % n
                 changed = (ranks[sample] < counts[step, None]).view(-1, 1, h, w)
-                images = compose(sample, changed).to(x.dtype)
-                if several:
-                    scores.append(outputs(model, images).softmax(dim=1).gather(1, t[sample]))
-                else:
-                    scores.append(target_scores(model, images, None if t is None else t[sample]))
+                scores.append(target_scores(model, compose(sample, changed).to(x.dtype), None if t is None else t[sample]))
     flat = torch.cat(scores)
     # Step-major rows -> (N, T + 1) per class, each AUC computed on the same layout as for one class.
     curves = [col.contiguous().view(n_steps + 1, n).T for col in (flat.unbind(1) if several else (flat,))]
