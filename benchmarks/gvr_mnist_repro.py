@@ -21,6 +21,8 @@ one, a `SmallCNN` of another size and seed (width 32, hidden 128, seed 1) traine
 classifier recipe and cached in `--oracle`. `--split train --settings defaults --set kappa=0.99`
 runs the runner-up digits from the *training* split, to choose a setting without looking at
 the held-out digits.
+`--latent-model wgan_gp` runs GVR through the paper's own latent model, the WGAN-GP generator
+with its encoder, instead of the autoencoder (image classifier only).
 
 Figures: `gvr_9_to_4_paper_vs_defaults.png` (the same 9s, counterfactual and map of both
 settings, the oracle's class under each counterfactual), `gvr_vs_saliency_occlusion.png`
@@ -58,6 +60,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The oracle: another size and seed than the bundle's classifier (width 16, hidden 64, seed 0).
 ORACLE_CONFIG = ClassifierConfig(width=32, hidden=128, seed=1)
 SETTINGS = ("paper", "defaults")
+#: `--latent-model` choices and the bundle attribute each names.
+LATENT_MODELS = {"autoencoder": "latent_model", "wgan_gp": "wgan_latent_model"}
 
 
 def oracle_classifier(path: Path) -> SmallCNN:
@@ -100,6 +104,9 @@ def run(gvr: xg.GVR, model: torch.nn.Module, oracle: torch.nn.Module, x: Tensor,
         "decoded_success_of_successes": share(exp.extras["decoded_success"], ok),
         "oracle_agreement": share(by_oracle == exp.contrasts, ok),
         "oracle_says_target": share(by_oracle == exp.targets, ok),
+        # How far the successes moved from the input (mean squared error per pixel).
+        "mse_to_input": round(float(((exp.counterfactuals - x) ** 2).mean(dim=(1, 2, 3))[ok].mean()), 4)
+        if bool(ok.any()) else None,
         "satisfied_at_start": int(start_flag.sum()),
         "stalled": int(exp.extras["stalled"].sum()),
         "at_max_steps": int((exp.steps == gvr.max_steps).sum()),
@@ -193,10 +200,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("test", "train"), default="test",
                         help="digits of the runner-up runs: the held-out ones, or training digits "
                              "(to choose settings without looking at the held-out digits)")
+    parser.add_argument("--latent-model", choices=LATENT_MODELS, default="autoencoder",
+                        help="GVR's latent model: the bundle's autoencoder (default, what the comparison "
+                             "uses) or the paper's WGAN-GP generator with its encoder (image classifier only)")
     parser.add_argument("--figure-rows", type=int, default=6)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     args = parser.parse_args(argv)
     overrides = {k: int(v) if v.isdigit() else float(v) for k, v in (item.split("=", 1) for item in args.set)}
+    if args.latent_model != "autoencoder" and "head" in args.models:
+        parser.error("the latent head reads the autoencoder's codes: use --models cnn with --latent-model "
+                     f"{args.latent_model}")
     if args.threads:
         torch.set_num_threads(args.threads)
     bundle = mnist_bundle(args.cache_dir, progress=False, preset=args.preset)
@@ -209,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     with torch.no_grad():
         oracle_accuracy = float((oracle(data.test.images).argmax(1) == data.test.labels).float().mean())
     results: dict[str, Any] = {"threads": torch.get_num_threads(), "max_steps": args.max_steps, "runs": {},
-                               "split": args.split, "overrides": overrides,
+                               "split": args.split, "overrides": overrides, "latent_model": args.latent_model,
                                "oracle": {"config": type(oracle).__name__, "test_accuracy": round(oracle_accuracy, 4)}}
     nine_runs: dict[str, Explanation] = {}
     models = {"cnn": bundle.classifier, "head": bundle.latent_classifier}
@@ -220,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             nines = nines[model(nines).argmax(dim=1) == 9][: args.n_nines].contiguous()
             test_targets = model(test).argmax(dim=1)
         for settings in args.settings:
-            gvr = explainer(bundle.latent_model, settings, args.max_steps, overrides)
+            gvr = explainer(getattr(bundle, LATENT_MODELS[args.latent_model]), settings, args.max_steps, overrides)
             gvr.attribute(model, nines[:2], target=9, contrast=4)  # warm-up: first-call costs out of the timings
             exp, nine = run(gvr, model, oracle, nines, target=9, contrast=4)
             _, runner_up = run(gvr, model, oracle, test, target=test_targets)
