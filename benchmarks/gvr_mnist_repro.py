@@ -94,7 +94,7 @@ def run(gvr: xg.GVR, model: torch.nn.Module, oracle: torch.nn.Module, x: Tensor,
         by_oracle = oracle(exp.counterfactuals).argmax(dim=1)
     ok, start_flag = exp.success, exp.extras["satisfied_at_start"]
 
-    def share(mask: Tensor, of: Tensor) -> float | None:
+    def share(mask: Tensor, of: Tensor) -> float | None:  # mean of `mask` (bool or float) over rows `of`
         return round(float(mask[of].float().mean()), 4) if bool(of.any()) else None
 
     stats = {
@@ -105,8 +105,7 @@ def run(gvr: xg.GVR, model: torch.nn.Module, oracle: torch.nn.Module, x: Tensor,
         "oracle_agreement": share(by_oracle == exp.contrasts, ok),
         "oracle_says_target": share(by_oracle == exp.targets, ok),
         # How far the successes moved from the input (mean squared error per pixel).
-        "mse_to_input": round(float(((exp.counterfactuals - x) ** 2).mean(dim=(1, 2, 3))[ok].mean()), 4)
-        if bool(ok.any()) else None,
+        "mse_to_input": share(((exp.counterfactuals - x) ** 2).mean(dim=(1, 2, 3)), ok),
         "satisfied_at_start": int(start_flag.sum()),
         "stalled": int(exp.extras["stalled"].sum()),
         "at_max_steps": int((exp.steps == gvr.max_steps).sum()),
