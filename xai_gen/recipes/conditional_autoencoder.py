@@ -69,7 +69,9 @@ class ConditionalAutoencoderConfig(TrainConfig):
         warmup_epochs: epochs over which the classifier and dose terms fade in linearly.
         positive_class: column of the classifier's logits that is the positive class.
         adversarial_epochs: epochs of the adversarial fine-tune after the autoencoder phase.
-        adversarial_weight: weight of the critic's score in the generator's loss there.
+        adversarial_weight: weight of the critic's score in the generator's loss there. The
+            score is unbounded (tens on 64 x 64 X-rays after 120 epochs, where 0.01 swamped the
+            reconstruction and 0.001 did not): scale it to the reconstruction loss.
         critic_steps: critic updates per step in the fine-tune.
         gp_weight: gradient-penalty weight of the critic.
         consistency_z1: number of z1 of the final `class_consistency` check (0 = skip).
