@@ -50,6 +50,7 @@ import xai_gen as xg
 from xai_gen.compare.report import markdown_table
 from xai_gen.data import mnist_5k
 from xai_gen.explainer import Explanation
+from xai_gen.metrics.counterfactual import proximity_l2
 from xai_gen.models import SmallCNN, load_classifier, save_classifier
 from xai_gen.recipes import train_classifier
 from xai_gen.recipes.bundle import mnist_bundle
@@ -105,7 +106,7 @@ def run(gvr: xg.GVR, model: torch.nn.Module, oracle: torch.nn.Module, x: Tensor,
         "oracle_agreement": share(by_oracle == exp.contrasts, ok),
         "oracle_says_target": share(by_oracle == exp.targets, ok),
         # How far the successes moved from the input (mean squared error per pixel).
-        "mse_to_input": share(((exp.counterfactuals - x) ** 2).mean(dim=(1, 2, 3)), ok),
+        "mse_to_input": share(proximity_l2(None, x, None, None, exp.counterfactuals) ** 2, ok),
         "satisfied_at_start": int(start_flag.sum()),
         "stalled": int(exp.extras["stalled"].sum()),
         "at_max_steps": int((exp.steps == gvr.max_steps).sum()),
