@@ -81,6 +81,18 @@ def test_wgan_critic_steps_raise_the_wasserstein_estimate():
     assert g.meta["steps"] == 6 and {"critic", "wasserstein", "gp", "generator"} <= set(g.meta["history"][0])
 
 
+def test_wgan_learning_rate_decay_changes_only_the_steps_after_its_start(tmp_path):
+    # 6 steps, decay from step 4: step 4 still runs at the full rate, step 5 at half of it.
+    assert same_weights(run("wgan_gp", stop_after=5), run("wgan_gp", stop_after=5, lr_decay_start=4))
+    decayed = run("wgan_gp", lr_decay_start=4)
+    assert not same_weights(decayed, run("wgan_gp"))
+    # A run stopped inside the decay resumes onto the uninterrupted run's weights.
+    run("wgan_gp", tmp_path, stop_after=5, lr_decay_start=4)
+    assert same_weights(run("wgan_gp", tmp_path, resume=True, lr_decay_start=4), decayed)
+    with pytest.raises(ValueError, match=r"lr_decay_start must be in \[0, steps=6\), got 6"):
+        run("wgan_gp", lr_decay_start=6)
+
+
 class _Brightness(nn.Module):
     """Binary classifier: positive exactly when the mean pixel is above `-offset` (logits (N, 2))."""
 

@@ -32,6 +32,11 @@ class WGANGPConfig(TrainConfig):
         betas: Adam betas. The paper does not give them; (0.5, 0.9) are those of Gulrajani
             et al.'s public WGAN-GP code (their Algorithm 1 lists (0, 0.9)).
         gp_weight: lambda of the gradient penalty (Gulrajani et al.: 10).
+        lr_decay_start: generator step from which both learning rates fall linearly, to
+            `lr / (steps - lr_decay_start)` at the last step. The adversarial game keeps
+            the generator moving at a constant rate, so its samples swing from checkpoint to
+            checkpoint; a falling rate lets it settle (Gulrajani et al.'s public CIFAR-10
+            code decays over the whole run). None keeps the rate constant, as the paper does.
         log_every: generator steps per history row.
     """
 
@@ -43,6 +48,7 @@ class WGANGPConfig(TrainConfig):
     lr: float = 5e-5
     betas: tuple[float, float] = (0.5, 0.9)
     gp_weight: float = 10.0
+    lr_decay_start: int | None = None
     log_every: int = 100
 
 
@@ -62,6 +68,20 @@ def critic_step(
     loss.backward()
     opt.step()
     return {"critic": loss.item(), "wasserstein": (d_real - d_fake).item(), "gp": gp.item()}
+
+
+def lr_scale(config: WGANGPConfig, step: int) -> float:
+    """Factor on `config.lr` for the 0-based generator step `step` (see `lr_decay_start`).
+
+    Example:
+        >>> cfg = WGANGPConfig(steps=10, lr_decay_start=6)
+        >>> [lr_scale(cfg, s) for s in (0, 5, 6, 7, 9)]
+        [1.0, 1.0, 1.0, 0.75, 0.25]
+    """
+    start = config.lr_decay_start
+    if start is None or step < start:
+        return 1.0
+    return (config.steps - step) / (config.steps - start)
 
 
 def train_wgan_gp(
@@ -101,6 +121,8 @@ def train_wgan_gp(
         (torch.Size([1, 1, 28, 28]), 2)
     """
     cfg = config or WGANGPConfig()
+    if cfg.lr_decay_start is not None and not 0 <= cfg.lr_decay_start < cfg.steps:
+        raise ValueError(f"lr_decay_start must be in [0, steps={cfg.steps}), got {cfg.lr_decay_start}")
     images, _ = check_images(images, "images", allow_single=False, min_count=2)
     dev = resolve_device(device)
     shape = tuple(images.shape[1:])
@@ -119,6 +141,9 @@ def train_wgan_gp(
     n, bs = len(images), cfg.batch_size
 
     def step() -> dict[str, float]:
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * lr_scale(cfg, loop.step)
         critic.requires_grad_(True)
         for _ in range(cfg.critic_steps):
             real = images[loop.batch(n, bs)].to(dev)
