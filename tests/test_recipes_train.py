@@ -91,6 +91,11 @@ def test_wgan_learning_rate_decay_changes_only_the_steps_after_its_start(tmp_pat
     assert same_weights(run("wgan_gp", tmp_path, resume=True, lr_decay_start=4), decayed)
     with pytest.raises(ValueError, match=r"lr_decay_start must be in \[0, steps=6\), got 6"):
         run("wgan_gp", lr_decay_start=6)
+    # Its length may grow before the decay has begun, not after.
+    run("wgan_gp", tmp_path / "early", stop_after=4, lr_decay_start=4)
+    assert run("wgan_gp", tmp_path / "early", resume=True, lr_decay_start=4, steps=8).meta["steps"] == 8
+    with pytest.raises(ValueError, match="the learning rate has been falling since step 4 towards steps=6"):
+        run("wgan_gp", tmp_path, resume=True, lr_decay_start=4, steps=8)
 
 
 class _Brightness(nn.Module):

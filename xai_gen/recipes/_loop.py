@@ -120,6 +120,8 @@ class TrainingLoop:
         self.history: list[dict[str, float]] = []
         self.metrics: dict[str, float] = {}
         self.stopped: str | None = None
+        #: The config the checkpoint was written with (JSON form), when the run resumed one.
+        self.saved_config: dict[str, Any] | None = None
         self._sums: dict[str, float] = {}
         self._count = 0
         self._perm: tuple[tuple[int, int], Tensor] | None = None
@@ -239,6 +241,7 @@ class TrainingLoop:
         if changed:
             diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
             raise ValueError(f"cannot resume {self.path}: the config differs ({diff}); use the same config or a new out_dir")
+        self.saved_config = saved
         self.step, self.draws, self.elapsed = state["step"], state["draws"], state["elapsed"]
         self.history = state["history"]
         self._sums, self._count = state["window"]["sums"], state["window"]["count"]

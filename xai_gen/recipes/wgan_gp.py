@@ -37,6 +37,7 @@ class WGANGPConfig(TrainConfig):
             the generator moving at a constant rate, so its samples swing from checkpoint to
             checkpoint; a falling rate lets it settle (Gulrajani et al.'s public CIFAR-10
             code decays over the whole run). None keeps the rate constant, as the paper does.
+            A run resumed after the decay has begun must keep its `steps`.
         log_every: generator steps per history row.
     """
 
@@ -138,6 +139,14 @@ def train_wgan_gp(
         {"generator": generator, "critic": critic}, {"generator": opt_g, "critic": opt_d},
         out_dir, resume, progress, data={"n": len(images), "image_shape": list(shape), **(data or {})},
     )
+    saved = loop.saved_config
+    if saved is not None and cfg.lr_decay_start is not None and loop.step > cfg.lr_decay_start and saved["steps"] != cfg.steps:
+        # The decay's slope depends on `steps`: changing it half-way would train weights that
+        # no uninterrupted run of either config gives.
+        raise ValueError(
+            f"cannot resume {out_dir} at step {loop.step} with steps={cfg.steps}: the learning rate has been "
+            f"falling since step {cfg.lr_decay_start} towards steps={saved['steps']}; keep steps={saved['steps']}"
+        )
     n, bs = len(images), cfg.batch_size
 
     def step() -> dict[str, float]:
