@@ -177,7 +177,8 @@ def _cxr_components(epochs: Epochs) -> list[Component]:
                   ConditionalAutoencoderConfig(epochs=epochs(120), batch_size=32, warmup_epochs=8,
                                                adversarial_epochs=epochs(10), adversarial_weight=0.001),
                   depends=("classifier",)),
-        Component("autoencoder", "autoencoder", AutoencoderConfig(epochs=epochs(15))),
+        # After 15 epochs its held-out error was still falling (0.0092, 0.0084 at epochs 14, 15).
+        Component("autoencoder", "autoencoder", AutoencoderConfig(epochs=epochs(30))),
         Component("head", "head", HeadConfig(epochs=epochs(100)), depends=("autoencoder",)),
         Component("regression_head", "head", HeadConfig(epochs=epochs(100)), depends=("autoencoder",)),
         *_shared_tail(epochs, wgan_steps=100),
