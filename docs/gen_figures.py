@@ -154,11 +154,13 @@ def fig_gvr_cxr(bundles: Bundles) -> None:
     x = test.images[test.labels == 1][:4]
     gvr = xg.GVR(bundle.latent_model, cutoff=float(test.cutoff), direction="decrease", progress=False)
     exp = gvr.attribute(head, x)
-    # h(z0) -> h(z*): the head's prediction on the codes, which is what Algorithm 1 drives.
-    before = head.forward_latent(exp.extras["latents_start"]).squeeze(1).tolist()
-    after = head.forward_latent(exp.extras["latents"]).squeeze(1).tolist()
+    # The head on the input and on the counterfactual image (re-encoded): what the stop rule
+    # judges by default (`criterion_on="image"`), not the head on the optimised code.
+    with torch.no_grad():
+        before = head(x).squeeze(1).tolist()
+        after = head(exp.counterfactuals).squeeze(1).tolist()
     change = ", ".join(f"{a:.2f}->{b:.2f}" for a, b in zip(before, after))
-    title = f"GVR Algorithm 1, cutoff {test.cutoff}: h(z0)->h(z*) = {change}"
+    title = f"GVR Algorithm 1, cutoff {test.cutoff}: h(f(x))->h(f(x*)) = {change}"
     save(plot_grid(x, {"GVR": exp}, title=title), "gvr_cxr.png")
 
 
