@@ -81,21 +81,28 @@ def test_wgan_critic_steps_raise_the_wasserstein_estimate():
     assert g.meta["steps"] == 6 and {"critic", "wasserstein", "gp", "generator"} <= set(g.meta["history"][0])
 
 
-def test_wgan_learning_rate_decay_changes_only_the_steps_after_its_start(tmp_path):
-    # 6 steps, decay from step 4: step 4 still runs at the full rate, step 5 at half of it.
-    assert same_weights(run("wgan_gp", stop_after=5), run("wgan_gp", stop_after=5, lr_decay_start=4))
-    decayed = run("wgan_gp", lr_decay_start=4)
-    assert not same_weights(decayed, run("wgan_gp"))
+@pytest.mark.parametrize(
+    ("recipe", "start", "first_decayed", "length"),
+    # wgan_gp: 6 steps, decay from step 4 (step 4 at the full rate, step 5 at half of it);
+    # conditional_autoencoder: 3 epochs of 3 steps, decay from epoch 2, i.e. from step 6.
+    [("wgan_gp", 4, 5, {"steps": 8}), ("conditional_autoencoder", 2, 7, {"epochs": 3})],
+)
+def test_learning_rate_decay_changes_only_the_steps_after_its_start(recipe, start, first_decayed, length, tmp_path):
+    stop = {"stop_after": first_decayed}
+    assert same_weights(run(recipe, **stop), run(recipe, **stop, lr_decay_start=start))
+    decayed = run(recipe, lr_decay_start=start)
+    assert not same_weights(decayed, run(recipe))
     # A run stopped inside the decay resumes onto the uninterrupted run's weights.
-    run("wgan_gp", tmp_path, stop_after=5, lr_decay_start=4)
-    assert same_weights(run("wgan_gp", tmp_path, resume=True, lr_decay_start=4), decayed)
-    with pytest.raises(ValueError, match=r"lr_decay_start must be in \[0, steps=6\), got 6"):
-        run("wgan_gp", lr_decay_start=6)
-    # Its length may grow before the decay has begun, not after.
-    run("wgan_gp", tmp_path / "early", stop_after=4, lr_decay_start=4)
-    assert run("wgan_gp", tmp_path / "early", resume=True, lr_decay_start=4, steps=8).meta["steps"] == 8
-    with pytest.raises(ValueError, match="the learning rate has been falling since step 4 towards steps=6"):
-        run("wgan_gp", tmp_path, resume=True, lr_decay_start=4, steps=8)
+    run(recipe, tmp_path, **stop, lr_decay_start=start)
+    assert same_weights(run(recipe, tmp_path, resume=True, lr_decay_start=start), decayed)
+    with pytest.raises(ValueError, match="decay must start in"):
+        run(recipe, lr_decay_start=100)
+    # The run may grow before its decay has begun, not after.
+    run(recipe, tmp_path / "early", stop_after=first_decayed - 1, lr_decay_start=start)
+    longer = run(recipe, tmp_path / "early", resume=True, lr_decay_start=start, **length)
+    assert longer.meta["steps"] == longer.meta["total_steps"] > decayed.meta["total_steps"]
+    with pytest.raises(ValueError, match="learning rate has been falling since step"):
+        run(recipe, tmp_path, resume=True, lr_decay_start=start, **length)
 
 
 class _Brightness(nn.Module):

@@ -120,8 +120,8 @@ class TrainingLoop:
         self.history: list[dict[str, float]] = []
         self.metrics: dict[str, float] = {}
         self.stopped: str | None = None
-        #: The config the checkpoint was written with (JSON form), when the run resumed one.
-        self.saved_config: dict[str, Any] | None = None
+        # Length and step of the checkpoint this run resumed, if any (see `lr_factor`).
+        self._resumed: tuple[int, int] | None = None
         self._sums: dict[str, float] = {}
         self._count = 0
         self._perm: tuple[tuple[int, int], Tensor] | None = None
@@ -241,10 +241,44 @@ class TrainingLoop:
         if changed:
             diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
             raise ValueError(f"cannot resume {self.path}: the config differs ({diff}); use the same config or a new out_dir")
-        self.saved_config = saved
+        self._resumed = (state["total_steps"], state["step"])
         self.step, self.draws, self.elapsed = state["step"], state["draws"], state["elapsed"]
         self.history = state["history"]
         self._sums, self._count = state["window"]["sums"], state["window"]["count"]
+
+    def lr_factor(self, decay_start: int | None) -> float:
+        """Learning-rate factor of the step about to run: 1 before `decay_start`, then linear.
+
+        From step `decay_start` on the factor falls linearly, to `1 / (total_steps -
+        decay_start)` at the last step; None keeps it 1. A falling rate lets an adversarial
+        game settle instead of swinging from checkpoint to checkpoint.
+
+        Raises:
+            ValueError: `decay_start` outside `[0, total_steps)`, or a resumed run whose
+                `total_steps` changed after its decay began: the slope depends on it, so no
+                uninterrupted run would give those weights.
+
+        Example:
+            >>> loop = TrainingLoop("demo", TrainConfig(), 10, 5, {}, {}, progress=False)
+            >>> loop.lr_factor(6), loop.lr_factor(None)
+            (1.0, 1.0)
+            >>> loop.step = 8
+            >>> loop.lr_factor(6)
+            0.5
+        """
+        if decay_start is None:
+            return 1.0
+        if not 0 <= decay_start < self.total_steps:
+            raise ValueError(f"the learning-rate decay must start in [0, {self.total_steps}), got step {decay_start}")
+        if self._resumed is not None:
+            saved_total, resumed_at = self._resumed
+            if saved_total != self.total_steps and resumed_at > decay_start:
+                raise ValueError(
+                    f"cannot resume {self.path} at step {resumed_at} with {self.total_steps} steps in all: the "
+                    f"learning rate has been falling since step {decay_start} towards step {saved_total}; keep "
+                    "the run's length"
+                )
+        return 1.0 if self.step < decay_start else (self.total_steps - self.step) / (self.total_steps - decay_start)
 
     def result_meta(self) -> dict[str, Any]:
         """Metadata for the trained model: recipe, config, data, metrics, history, steps, stop reason."""

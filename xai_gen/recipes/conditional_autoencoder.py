@@ -72,6 +72,10 @@ class ConditionalAutoencoderConfig(TrainConfig):
         adversarial_weight: weight of the critic's score in the generator's loss there. The
             score is unbounded (tens on 64 x 64 X-rays after 120 epochs, where 0.01 swamped the
             reconstruction and 0.001 did not): scale it to the reconstruction loss.
+        lr_decay_start: epoch (counting the fine-tune's after the autoencoder phase's) from
+            which the learning rates of the model and of the critic fall linearly to the end
+            of the run; None keeps them constant. Against a critic the samples swing from
+            epoch to epoch at a constant rate; a falling one lets them settle.
         critic_steps: critic updates per step in the fine-tune.
         gp_weight: gradient-penalty weight of the critic.
         consistency_z1: number of z1 of the final `class_consistency` check (0 = skip).
@@ -92,9 +96,14 @@ class ConditionalAutoencoderConfig(TrainConfig):
     positive_class: int = 1
     adversarial_epochs: int = 0
     adversarial_weight: float = 0.01
+    lr_decay_start: int | None = None
     critic_steps: int = 2
     gp_weight: float = 10.0
     consistency_z1: int = 1000
+
+
+#: Adam learning rate of the fine-tune's critic (Gulrajani et al.'s WGAN-GP value).
+CRITIC_LR = 1e-4
 
 
 def mmd_to_normal(z: Tensor, prior: Tensor) -> Tensor:
@@ -179,7 +188,7 @@ def train_conditional_autoencoder(
     modules, optimizers = {"model": cond}, {"model": opt}
     if cfg.adversarial_epochs > 0:
         critic = nets.build(nets.spec("dcgan_encoder", out_dim=1, image_shape=shape, width=cfg.width)).to(dev)
-        opt_d = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9))
+        opt_d = torch.optim.Adam(critic.parameters(), lr=CRITIC_LR, betas=(0.5, 0.9))
         modules, optimizers = {**modules, "critic": critic}, {**optimizers, "critic": opt_d}
     clf = frozen_copy(classifier).to(dev)
     n, bs = len(images), cfg.batch_size
@@ -188,9 +197,17 @@ def train_conditional_autoencoder(
     loop = TrainingLoop("conditional_autoencoder", cfg, (cfg.epochs + cfg.adversarial_epochs) * per_epoch, per_epoch,
                         modules, optimizers, out_dir, resume, progress, epoch_steps=per_epoch, data=info)
 
+    decay_start = None if cfg.lr_decay_start is None else cfg.lr_decay_start * per_epoch
+    loop.lr_factor(decay_start)  # checks the start and a resumed run's length first
+    base_lrs = [(opt, cfg.lr)] + ([(opt_d, CRITIC_LR)] if cfg.adversarial_epochs > 0 else [])
+
     def step() -> dict[str, float]:
         logs: dict[str, float] = {}
         adversarial = loop.step >= cfg.epochs * per_epoch
+        factor = loop.lr_factor(decay_start)
+        for optimizer, base in base_lrs:
+            for group in optimizer.param_groups:
+                group["lr"] = base * factor
         if adversarial:
             critic.requires_grad_(True)
             for _ in range(cfg.critic_steps):

@@ -71,20 +71,6 @@ def critic_step(
     return {"critic": loss.item(), "wasserstein": (d_real - d_fake).item(), "gp": gp.item()}
 
 
-def lr_scale(config: WGANGPConfig, step: int) -> float:
-    """Factor on `config.lr` for the 0-based generator step `step` (see `lr_decay_start`).
-
-    Example:
-        >>> cfg = WGANGPConfig(steps=10, lr_decay_start=6)
-        >>> [lr_scale(cfg, s) for s in (0, 5, 6, 7, 9)]
-        [1.0, 1.0, 1.0, 0.75, 0.25]
-    """
-    start = config.lr_decay_start
-    if start is None or step < start:
-        return 1.0
-    return (config.steps - step) / (config.steps - start)
-
-
 def train_wgan_gp(
     images: Tensor,
     config: WGANGPConfig | None = None,
@@ -122,8 +108,6 @@ def train_wgan_gp(
         (torch.Size([1, 1, 28, 28]), 2)
     """
     cfg = config or WGANGPConfig()
-    if cfg.lr_decay_start is not None and not 0 <= cfg.lr_decay_start < cfg.steps:
-        raise ValueError(f"lr_decay_start must be in [0, steps={cfg.steps}), got {cfg.lr_decay_start}")
     images, _ = check_images(images, "images", allow_single=False, min_count=2)
     dev = resolve_device(device)
     shape = tuple(images.shape[1:])
@@ -139,20 +123,14 @@ def train_wgan_gp(
         {"generator": generator, "critic": critic}, {"generator": opt_g, "critic": opt_d},
         out_dir, resume, progress, data={"n": len(images), "image_shape": list(shape), **(data or {})},
     )
-    saved = loop.saved_config
-    if saved is not None and cfg.lr_decay_start is not None and loop.step > cfg.lr_decay_start and saved["steps"] != cfg.steps:
-        # The decay's slope depends on `steps`: changing it half-way would train weights that
-        # no uninterrupted run of either config gives.
-        raise ValueError(
-            f"cannot resume {out_dir} at step {loop.step} with steps={cfg.steps}: the learning rate has been "
-            f"falling since step {cfg.lr_decay_start} towards steps={saved['steps']}; keep steps={saved['steps']}"
-        )
+    loop.lr_factor(cfg.lr_decay_start)  # checks the start and a resumed run's length first
     n, bs = len(images), cfg.batch_size
 
     def step() -> dict[str, float]:
+        factor = loop.lr_factor(cfg.lr_decay_start)
         for opt in (opt_g, opt_d):
             for group in opt.param_groups:
-                group["lr"] = cfg.lr * lr_scale(cfg, loop.step)
+                group["lr"] = cfg.lr * factor
         critic.requires_grad_(True)
         for _ in range(cfg.critic_steps):
             real = images[loop.batch(n, bs)].to(dev)
