@@ -6,6 +6,8 @@ A recipe builds its networks and optimizers, hands them to `TrainingLoop`, and p
 
 * averages the step losses over each logging window and appends one history row per window
   (`{"step", "epoch", <losses>, <held-out metrics>, "seconds"}`);
+* optionally lets every optimizer's learning rate fall linearly from step `lr_decay_start`
+  to the end of the run;
 * stops cleanly when `config.minutes` of wall-clock time (summed over resumptions) are spent
   or at `config.stop_after` steps;
 * writes a checkpoint (see `_checkpoint`) after every history row, every
@@ -75,6 +77,14 @@ class TrainingLoop:
         progress: show a tqdm bar.
         epoch_steps: steps per epoch, for the `epoch` column of the history (None: no column).
         data: description of the training data, stored with the result.
+        lr_decay_start: step from which every optimizer's learning rates fall linearly, to
+            `1 / (total_steps - lr_decay_start)` of their initial values at the last step
+            (see `lr_factor`); None leaves them alone.
+
+    Raises:
+        ValueError: bad lengths, budget or decay start; a checkpoint that does not match; a
+            resumed run whose `total_steps` changed after its decay began (the slope depends
+            on it, so no uninterrupted run would give those weights).
 
     Example:
         >>> w = torch.nn.Parameter(torch.zeros(1))
@@ -102,6 +112,7 @@ class TrainingLoop:
         progress: bool = True,
         epoch_steps: int | None = None,
         data: dict[str, Any] | None = None,
+        lr_decay_start: int | None = None,
     ) -> None:
         if total_steps < 1 or log_every < 1:
             raise ValueError(f"total_steps and log_every must be >= 1, got {total_steps}, {log_every}")
@@ -109,6 +120,11 @@ class TrainingLoop:
             raise ValueError(f"config.minutes must be positive or None, got {config.minutes}")
         if resume and out_dir is None:
             raise ValueError("resume=True needs an out_dir that holds the checkpoint")
+        if lr_decay_start is not None and not 0 <= lr_decay_start < total_steps:
+            raise ValueError(f"the learning-rate decay must start in [0, {total_steps}), got step {lr_decay_start}")
+        self.lr_decay_start = lr_decay_start
+        # The initial rates, before a checkpoint overwrites them with decayed ones.
+        self._base_lrs = [[group["lr"] for group in opt.param_groups] for opt in optimizers.values()]
         self.recipe, self.config = recipe, config
         self.total_steps, self.log_every, self.epoch_steps = int(total_steps), int(log_every), epoch_steps
         self.modules, self.optimizers = modules, optimizers
@@ -120,8 +136,6 @@ class TrainingLoop:
         self.history: list[dict[str, float]] = []
         self.metrics: dict[str, float] = {}
         self.stopped: str | None = None
-        # Length and step of the checkpoint this run resumed, if any (see `lr_factor`).
-        self._resumed: tuple[int, int] | None = None
         self._sums: dict[str, float] = {}
         self._count = 0
         self._perm: tuple[tuple[int, int], Tensor] | None = None
@@ -172,6 +186,11 @@ class TrainingLoop:
                 if cfg.stop_after is not None and self.step >= cfg.stop_after:
                     self.stopped = "stop_after"
                     break
+                if self.lr_decay_start is not None:
+                    factor = self.lr_factor()
+                    for opt, initial in zip(self.optimizers.values(), self._base_lrs, strict=True):
+                        for group, lr in zip(opt.param_groups, initial, strict=True):
+                            group["lr"] = lr * factor
                 losses = train_step()
                 self.step += 1
                 for k, v in losses.items():
@@ -241,44 +260,35 @@ class TrainingLoop:
         if changed:
             diff = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in changed)
             raise ValueError(f"cannot resume {self.path}: the config differs ({diff}); use the same config or a new out_dir")
-        self._resumed = (state["total_steps"], state["step"])
+        start, saved_total = self.lr_decay_start, state["total_steps"]
+        if start is not None and saved_total != self.total_steps and state["step"] > start:
+            raise ValueError(
+                f"cannot resume {self.path} at step {state['step']} with {self.total_steps} steps in all: the "
+                f"learning rate has been falling since step {start} towards step {saved_total}; keep the run's length"
+            )
         self.step, self.draws, self.elapsed = state["step"], state["draws"], state["elapsed"]
         self.history = state["history"]
         self._sums, self._count = state["window"]["sums"], state["window"]["count"]
 
-    def lr_factor(self, decay_start: int | None) -> float:
-        """Learning-rate factor of the step about to run: 1 before `decay_start`, then linear.
+    def lr_factor(self) -> float:
+        """Factor on the initial learning rates for the step about to run.
 
-        From step `decay_start` on the factor falls linearly, to `1 / (total_steps -
-        decay_start)` at the last step; None keeps it 1. A falling rate lets an adversarial
-        game settle instead of swinging from checkpoint to checkpoint.
-
-        Raises:
-            ValueError: `decay_start` outside `[0, total_steps)`, or a resumed run whose
-                `total_steps` changed after its decay began: the slope depends on it, so no
-                uninterrupted run would give those weights.
+        1 before `lr_decay_start` (and always without one), then falling linearly, to
+        `1 / (total_steps - lr_decay_start)` at the last step. A falling rate lets an
+        adversarial game settle instead of swinging from checkpoint to checkpoint.
 
         Example:
-            >>> loop = TrainingLoop("demo", TrainConfig(), 10, 5, {}, {}, progress=False)
-            >>> loop.lr_factor(6), loop.lr_factor(None)
-            (1.0, 1.0)
+            >>> loop = TrainingLoop("demo", TrainConfig(), 10, 5, {}, {}, progress=False, lr_decay_start=6)
+            >>> loop.lr_factor()
+            1.0
             >>> loop.step = 8
-            >>> loop.lr_factor(6)
+            >>> loop.lr_factor()
             0.5
         """
-        if decay_start is None:
+        start = self.lr_decay_start
+        if start is None or self.step < start:
             return 1.0
-        if not 0 <= decay_start < self.total_steps:
-            raise ValueError(f"the learning-rate decay must start in [0, {self.total_steps}), got step {decay_start}")
-        if self._resumed is not None:
-            saved_total, resumed_at = self._resumed
-            if saved_total != self.total_steps and resumed_at > decay_start:
-                raise ValueError(
-                    f"cannot resume {self.path} at step {resumed_at} with {self.total_steps} steps in all: the "
-                    f"learning rate has been falling since step {decay_start} towards step {saved_total}; keep "
-                    "the run's length"
-                )
-        return 1.0 if self.step < decay_start else (self.total_steps - self.step) / (self.total_steps - decay_start)
+        return (self.total_steps - self.step) / (self.total_steps - start)
 
     def result_meta(self) -> dict[str, Any]:
         """Metadata for the trained model: recipe, config, data, metrics, history, steps, stop reason."""

@@ -102,10 +102,6 @@ class ConditionalAutoencoderConfig(TrainConfig):
     consistency_z1: int = 1000
 
 
-#: Adam learning rate of the fine-tune's critic (Gulrajani et al.'s WGAN-GP value).
-CRITIC_LR = 1e-4
-
-
 def mmd_to_normal(z: Tensor, prior: Tensor) -> Tensor:
     """Maximum mean discrepancy between codes `z: (N, D)` and prior samples `prior: (M, D)`.
 
@@ -188,26 +184,20 @@ def train_conditional_autoencoder(
     modules, optimizers = {"model": cond}, {"model": opt}
     if cfg.adversarial_epochs > 0:
         critic = nets.build(nets.spec("dcgan_encoder", out_dim=1, image_shape=shape, width=cfg.width)).to(dev)
-        opt_d = torch.optim.Adam(critic.parameters(), lr=CRITIC_LR, betas=(0.5, 0.9))
+        opt_d = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9))
         modules, optimizers = {**modules, "critic": critic}, {**optimizers, "critic": opt_d}
     clf = frozen_copy(classifier).to(dev)
     n, bs = len(images), cfg.batch_size
     per_epoch = math.ceil(n / bs)
     info = {"n": n, "positive_share": labels.float().mean().item(), "image_shape": list(shape), **(data or {})}
-    loop = TrainingLoop("conditional_autoencoder", cfg, (cfg.epochs + cfg.adversarial_epochs) * per_epoch, per_epoch,
-                        modules, optimizers, out_dir, resume, progress, epoch_steps=per_epoch, data=info)
-
     decay_start = None if cfg.lr_decay_start is None else cfg.lr_decay_start * per_epoch
-    loop.lr_factor(decay_start)  # checks the start and a resumed run's length first
-    base_lrs = [(opt, cfg.lr)] + ([(opt_d, CRITIC_LR)] if cfg.adversarial_epochs > 0 else [])
+    loop = TrainingLoop("conditional_autoencoder", cfg, (cfg.epochs + cfg.adversarial_epochs) * per_epoch, per_epoch,
+                        modules, optimizers, out_dir, resume, progress, epoch_steps=per_epoch, data=info,
+                        lr_decay_start=decay_start)
 
     def step() -> dict[str, float]:
         logs: dict[str, float] = {}
         adversarial = loop.step >= cfg.epochs * per_epoch
-        factor = loop.lr_factor(decay_start)
-        for optimizer, base in base_lrs:
-            for group in optimizer.param_groups:
-                group["lr"] = base * factor
         if adversarial:
             critic.requires_grad_(True)
             for _ in range(cfg.critic_steps):

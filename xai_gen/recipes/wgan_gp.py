@@ -122,15 +122,11 @@ def train_wgan_gp(
         "wgan_gp", cfg, cfg.steps, cfg.log_every,
         {"generator": generator, "critic": critic}, {"generator": opt_g, "critic": opt_d},
         out_dir, resume, progress, data={"n": len(images), "image_shape": list(shape), **(data or {})},
+        lr_decay_start=cfg.lr_decay_start,
     )
-    loop.lr_factor(cfg.lr_decay_start)  # checks the start and a resumed run's length first
     n, bs = len(images), cfg.batch_size
 
     def step() -> dict[str, float]:
-        factor = loop.lr_factor(cfg.lr_decay_start)
-        for opt in (opt_g, opt_d):
-            for group in opt.param_groups:
-                group["lr"] = cfg.lr * factor
         critic.requires_grad_(True)
         for _ in range(cfg.critic_steps):
             real = images[loop.batch(n, bs)].to(dev)
