@@ -405,6 +405,20 @@ def test_patience_gives_up_a_saturated_row_and_leaves_the_others():
     torch.testing.assert_close(plain.extras["latents"][1], exp.extras["latents"][1])
 
 
+def test_patience_keeps_a_row_that_closes_in_on_a_high_kappa():
+    # At kappa = 0.99999 the contrast's probability gains less than 1e-3 over the last 20 steps,
+    # yet the row is converging: patience watches -log(1 - P), which still rises there.
+    x, model = CLASSES.images(Z[:1]), CLASSES.latent_classifier
+    settings = {"kappa": 0.99999, "lr": 0.03, "progress": False}
+    plain = GVR(CLASSES.lm, patience=None, **settings).attribute(model, x)
+    steps = int(plain.steps[0])
+    earlier = GVR(CLASSES.lm, patience=None, max_steps=steps - 20, **settings).attribute(model, x)
+    p_earlier, p_final = (float(e.extras["final_probabilities"][0, int(e.contrasts[0])]) for e in (earlier, plain))
+    assert plain.success.all() and p_final - p_earlier < 1e-3
+    patient = GVR(CLASSES.lm, patience=20, **settings).attribute(model, x)
+    assert patient.success.all() and not patient.extras["stalled"].any() and int(patient.steps[0]) == steps
+
+
 def test_consistency_term_enters_the_objective():
     # An encoder that halves the code: f(g(z)) = z / 2, so the term pulls z towards 0.
     lm = world(MIXED_WEIGHT).lm
