@@ -151,9 +151,10 @@ def _mnist_components(epochs: Epochs) -> list[Component]:
         # 600 steps at width 16 gave blobs (Frechet distance 685, floor 17.8): the last
         # generator stage had 8 channels. Width 32 and 30,000 steps at a constant rate: the
         # Frechet distance swung between 63 and 81 from one 1,000-step checkpoint to the next,
-        # hence 4,000 more steps at a falling rate. Its encoder's validation error was still
-        # falling after 5 epochs (0.099 on the 24,000-step generator); 40 epochs gave 0.080.
-        *_shared_tail(epochs, wgan_steps=34_000, wgan_width=32, encoder_epochs=40, wgan_decay_steps=4_000),
+        # hence a falling rate at the end: 4,000 constant steps more, then 8,000 falling ones.
+        # Its encoder's validation error was still falling after 5 epochs (0.099 on the
+        # 24,000-step generator); 40 epochs gave 0.080.
+        *_shared_tail(epochs, wgan_steps=42_000, wgan_width=32, encoder_epochs=40, wgan_decay_steps=8_000),
     ]
 
 
