@@ -49,8 +49,8 @@ ContrastLike = int | Sequence[int] | Sequence[Sequence[int]] | Tensor | None
 #: `crit(out, cols) -> (objective, done, reached, progress, record)` for a chunk of running
 #: rows: `done` the stop rule fired, `reached` the counterfactual is what was asked for
 #: (`done`, and the named contrast is the argmax where one was named), `progress` the quantity
-#: the stop rule watches, larger = closer (`-log(1 - P(t))`, `-log P(m)` or the signed output). `cols` holds
-#: the `"target"` and `"contrast"` columns `(A, 1)` (empty for a regression output).
+#: the stop rule watches, larger = closer (`-log(1 - P(t))`, `-log P(m)` or the signed output).
+#: `cols` holds the `"target"` and `"contrast"` columns `(A, 1)` (empty for a regression output).
 Criterion = Callable[[Tensor, dict[str, Tensor]], tuple[Tensor, Tensor, Tensor, Tensor, Tensor]]
 #: A row with `patience` set is given up once the quantity its stop rule watches has not risen
 #: this far above its best value for `patience` steps in a row. For a classifier that quantity is
@@ -164,7 +164,7 @@ def _class_criterion(beta: float, stop: str, threshold: float, objective: str, n
     """
 
     def crit(out: Tensor, cols: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        p = out.softmax(dim=1)
+        p, logp = out.softmax(dim=1), out.log_softmax(dim=1)
         target, contrast = cols["target"], cols["contrast"]
         pm = p.gather(1, target).squeeze(1)
         pt = p.gather(1, contrast).squeeze(1)
@@ -172,10 +172,9 @@ def _class_criterion(beta: float, stop: str, threshold: float, objective: str, n
             value = pm - beta * pt
         else:
             # log P(m) - beta log P(t): its gradient does not vanish where the softmax saturates.
-            logp = out.log_softmax(dim=1)
             value = (logp.gather(1, target) - beta * logp.gather(1, contrast)).squeeze(1)
         wins = p.argmax(dim=1) == contrast.squeeze(1)
-        logp = out.detach().log_softmax(dim=1)
+        logp = logp.detach()
         if stop == "target":
             # -log P(m) = -log(1 - q), q = 1 - P(m) the probability that must rise.
             done, progress = pm < threshold, -logp.gather(1, target).squeeze(1)
@@ -411,8 +410,8 @@ class GVR(LatentExplainer):
         kappa: the probability the contrast must reach with `stop="margin"`, in (0, 1].
             The default, 0.9999, is strict on purpose: counterfactuals the explained model
             reads as the contrast at 0.95 were often still the original class to another
-            classifier trained on the same data; at 0.9999 most were not. It costs about twice
-            the steps.
+            classifier trained on the same data; at 0.9999 most were not. Such
+            counterfactuals lie further from the input.
         objective: classifier only: `"log_probability"` (default, `log P(m) - beta log P(t)`)
             or `"probability"` (`P(m) - beta P(t)`, the paper's).
         consistency: weight of `c = mean((f(g(z)) - z)^2)`, which keeps the code where the
