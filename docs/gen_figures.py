@@ -316,6 +316,15 @@ def copy_gvr_repro(bundles: Bundles) -> None:
         print(f"copied {(FIGURES / figure.name).relative_to(DOCS.parent)}")
 
 
+def copy_fd_scale(bundles: Bundles) -> None:
+    """Recipes page: the Fréchet-distance scale of `python -m benchmarks.fd_scale` (its default
+    output folder, `runs/fd_scale`)."""
+    folder = bundles.cache_dir / "fd_scale"
+    if not (folder / "results.md").is_file():
+        raise FileNotFoundError(f"{folder}/results.md not found: run `python -m benchmarks.fd_scale` first")
+    write("fd_scale.md", _demote((folder / "results.md").read_text()))
+
+
 def _demote(markdown: str) -> str:
     """Headings of an included table one level down (the page's own are h1/h2)."""
     return re.sub(r"^(#+) ", lambda m: "#" * min(6, len(m[1]) + 2) + " ", markdown, flags=re.MULTILINE)
@@ -348,6 +357,7 @@ STEPS: dict[str, Callable[[Bundles], None]] = {
     "recipes": table_bundles,
     "report": copy_report,
     "gvr_repro": copy_gvr_repro,
+    "fd_scale": copy_fd_scale,
 }
 
 if __name__ == "__main__":
