@@ -306,10 +306,7 @@ def copy_report(bundles: Bundles) -> None:
 def copy_gvr_repro(bundles: Bundles) -> None:
     """Algorithms page: the GVR-on-MNIST table and the 9 -> 4 figure of
     `python -m benchmarks.gvr_mnist_repro` (its default output folder, `runs/gvr_mnist_repro`)."""
-    folder = bundles.cache_dir / "gvr_mnist_repro"
-    if not (folder / "results.md").is_file():
-        raise FileNotFoundError(f"{folder}/results.md not found: run `python -m benchmarks.gvr_mnist_repro` first")
-    write("gvr_mnist_repro.md", _demote((folder / "results.md").read_text()))
+    folder = _copy_benchmark_table(bundles, "gvr_mnist_repro")
     figure = folder / "gvr_9_to_4_paper_vs_defaults.png"
     if figure.is_file():
         shutil.copyfile(figure, FIGURES / figure.name)
@@ -319,10 +316,17 @@ def copy_gvr_repro(bundles: Bundles) -> None:
 def copy_fd_scale(bundles: Bundles) -> None:
     """Recipes page: the Fréchet-distance scale of `python -m benchmarks.fd_scale` (its default
     output folder, `runs/fd_scale`)."""
-    folder = bundles.cache_dir / "fd_scale"
+    _copy_benchmark_table(bundles, "fd_scale")
+
+
+def _copy_benchmark_table(bundles: Bundles, name: str) -> Path:
+    """Copy `results.md` of `python -m benchmarks.<name>` (written to its default folder,
+    `runs/<name>`) to `docs/generated/<name>.md`, headings demoted; return that folder."""
+    folder = bundles.cache_dir / name
     if not (folder / "results.md").is_file():
-        raise FileNotFoundError(f"{folder}/results.md not found: run `python -m benchmarks.fd_scale` first")
-    write("fd_scale.md", _demote((folder / "results.md").read_text()))
+        raise FileNotFoundError(f"{folder}/results.md not found: run `python -m benchmarks.{name}` first")
+    write(f"{name}.md", _demote((folder / "results.md").read_text()))
+    return folder
 
 
 def _demote(markdown: str) -> str:
