@@ -373,6 +373,13 @@ class LatentShift(LatentExplainer):
                     [found.image[:, None], mid_img.view(n, t - 2, *x.shape[1:]), x0[:, None]], dim=1
                 )
                 probabilities = torch.cat([found.score[:, None], mid_score.view(n, t - 2), score0[:, None]], dim=1)
+                # A row the search never moved (lambda = 0) has every frame at z0: give it the
+                # reconstruction itself, not decodes from batches of other shapes, whose last
+                # bits depend on the BLAS kernel, so that its map is exactly zero on every CPU.
+                still = found.lam == 0
+                if bool(still.any()):
+                    frames[still] = x0[still][:, None].expand(-1, t, *x.shape[1:])
+                    probabilities[still] = score0[still][:, None].expand(-1, t)
                 if head is None:
                     decoded = probabilities
                 else:

@@ -171,6 +171,11 @@ class LatentTraversal(LatentExplainer):
             exp = self._conditional(model, x, target, rows)
         else:
             exp = self._gvr(model, x, target, rows)
+        # A path of length zero (all codes equal) has every frame equal to its last by
+        # construction; copying it keeps the map exactly zero whatever the BLAS kernel.
+        still = exp.extras.pop("_still")
+        if bool(still.any()):
+            exp.frames[still] = exp.frames[still][:, -1:].expand_as(exp.frames[still])
         with torch.no_grad():
             exp.probabilities = _score_frames(model, exp.frames, exp.targets, rows)
         exp.extras["monotonicity"] = traversal_monotonicity(exp.probabilities)
@@ -209,7 +214,7 @@ class LatentTraversal(LatentExplainer):
             targets=target,
             method=self.name,
             frames=frames.to(x.dtype),
-            extras={"z1": z1, "z2": z2},
+            extras={"z1": z1, "z2": z2, "_still": (z2 == 0).flatten(1).all(1)},
         )
 
     def _gvr(
@@ -232,5 +237,8 @@ class LatentTraversal(LatentExplainer):
             steps=g.steps,
             contrasts=g.contrasts,
             parts=g.parts & {"contrast"},
-            extras={"latents_start": z0, "latents": z_star, "gvr_nonfinite": g.extras["nonfinite"]},
+            extras={
+                "latents_start": z0, "latents": z_star, "gvr_nonfinite": g.extras["nonfinite"],
+                "_still": (z_star == z0).flatten(1).all(1),
+            },
         )
