@@ -133,3 +133,16 @@ def test_registry_and_plot():
     labels = [ax.get_xlabel() for ax in fig.axes[:6]]
     assert labels == [f"{float(p):.2f}" for p in exp.probabilities[1, [0, 2, 4, 6, 8, 10]]]
     assert fig.axes[6].get_title() == "last - first"
+
+
+def test_row_gvr_never_moved_has_exactly_zero_map_and_is_not_a_success():
+    # Row 0 is class 0: explaining class 1 there is already past the stop rule, so GVR leaves z0
+    # where it is; the walk has length zero and its map must be zero by construction.
+    x = PLAIN.images(Z_PLAIN)
+    with pytest.warns(UserWarning, match="1 of 2 row"):
+        exp = traversal(PLAIN.lm, steps=3, gvr_params={"contrast": [0, 0], "stop": "target"}).attribute(
+            PLAIN.image_classifier, x, target=[1, 1]
+        )
+    assert not bool(exp.success[0])
+    assert torch.equal(exp.attributions[0], torch.zeros_like(exp.attributions[0]))
+    assert torch.equal(exp.frames[0], exp.frames[0, -1:].expand_as(exp.frames[0]))
