@@ -42,7 +42,9 @@ def test_seed_fixes_the_map():
 def test_map_does_not_depend_on_the_rest_of_the_batch():
     model, x = make_model(), make_inputs(3)
     batch = lime().attribute(model, x, 2).attributions
-    assert torch.equal(lime().attribute(model, x[1:2], 2).attributions, batch[1:2])
+    # Same perturbations and seed; only the model calls' batch shape differs, which may change
+    # the outputs' last bits with the BLAS kernel: close, not bit-identical.
+    torch.testing.assert_close(lime().attribute(model, x[1:2], 2).attributions, batch[1:2], atol=1e-6, rtol=1e-5)
 
 
 def test_shape_dtype_device_and_predicted_target():
