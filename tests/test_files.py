@@ -114,3 +114,11 @@ def test_small_cnn_gives_the_same_values_and_gradients_with_and_without_a_gradie
         assert torch.equal(model.out(model.fc(reference(x))), fast)
     # The layers stay plain nn.MaxPool2d: captum's DeepLift and LRP find their rules by exact type.
     assert [type(m) for m in model.conv][2::3] == [torch.nn.MaxPool2d, torch.nn.MaxPool2d]
+
+
+@pytest.mark.parametrize(("raw", "says"), [("{'kind': 1}", "not valid JSON"), ("[1, 2]", "not a JSON object")])
+def test_metadata_that_is_not_a_json_object_names_the_file(tmp_path, raw, says):
+    path = tmp_path / "broken.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path), metadata={META_KEY: raw})
+    with pytest.raises(ValueError, match=rf"broken\.safetensors.*{says}"):
+        load_tensors(path)

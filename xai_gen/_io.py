@@ -121,8 +121,8 @@ def load_tensors(path: str | Path, kind: str | None = None) -> tuple[dict[str, T
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file is truncated, not safetensors, not written by xai-gen, of a newer
-            header format, or of another kind.
+        ValueError: the file is truncated, not safetensors, not written by xai-gen, has
+            metadata that is not a JSON object, is of a newer header format, or of another kind.
     """
     path = Path(path)
     if not path.is_file():
@@ -135,7 +135,12 @@ def load_tensors(path: str | Path, kind: str | None = None) -> tuple[dict[str, T
         raise ValueError(f"{path} is not a readable safetensors file (truncated or foreign?): {err}") from err
     if raw is None:
         raise ValueError(f"{path} is a safetensors file but was not written by xai-gen (no metadata)")
-    data = json.loads(raw)
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: its xai-gen metadata ('{META_KEY}') is not valid JSON ({err}); the file was edited or damaged") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: its xai-gen metadata ('{META_KEY}') is not a JSON object but {type(data).__name__}")
     fmt = data.get("format", 1)
     if fmt > FORMAT:
         raise ValueError(
