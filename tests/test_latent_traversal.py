@@ -144,5 +144,6 @@ def test_row_gvr_never_moved_has_exactly_zero_map_and_is_not_a_success():
             PLAIN.image_classifier, x, target=[1, 1]
         )
     assert not bool(exp.success[0])
+    # Exact by construction: every frame of that row is a copy of its last, so last - first = 0.
     assert torch.equal(exp.attributions[0], torch.zeros_like(exp.attributions[0]))
     assert torch.equal(exp.frames[0], exp.frames[0, -1:].expand_as(exp.frames[0]))

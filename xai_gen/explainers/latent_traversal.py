@@ -58,6 +58,17 @@ def _line(start: Tensor, end: Tensor, steps: int) -> Tensor:
     return (start[:, None] + alpha[None, :, None] * (end - start)[:, None]).flatten(0, 1)
 
 
+def _hold_still(frames: Tensor, still: Tensor) -> None:
+    """Give rows whose path has length zero (`still (N,)` bool) their last frame as every frame.
+
+    Their frames decode one code each, but in batches whose shape can change the last bits
+    with the BLAS kernel: copying makes `last - first` exactly zero on every CPU.
+    `frames: (N, T, C, H, W)`, changed in place.
+    """
+    if bool(still.any()):
+        frames[still] = frames[still][:, -1:].expand_as(frames[still])
+
+
 @register_explainer("latent_traversal")
 class LatentTraversal(LatentExplainer):
     """Frames along a latent path across the decision boundary, with the classifier's curve.
@@ -171,11 +182,6 @@ class LatentTraversal(LatentExplainer):
             exp = self._conditional(model, x, target, rows)
         else:
             exp = self._gvr(model, x, target, rows)
-        # A path of length zero (all codes equal) has every frame equal to its last by
-        # construction; copying it keeps the map exactly zero whatever the BLAS kernel.
-        still = exp.extras.pop("_still")
-        if bool(still.any()):
-            exp.frames[still] = exp.frames[still][:, -1:].expand_as(exp.frames[still])
         with torch.no_grad():
             exp.probabilities = _score_frames(model, exp.frames, exp.targets, rows)
         exp.extras["monotonicity"] = traversal_monotonicity(exp.probabilities)
@@ -208,13 +214,14 @@ class LatentTraversal(LatentExplainer):
                 z2s = _line(torch.zeros_like(z2), z2, steps)
                 codes = torch.cat([z1.repeat_interleave(t, dim=0), z2s], dim=1)
                 frames = chunked(lambda z: lm.generate(*lm.split(z)), codes, rows).view(n, t, *x.shape[1:])
+                _hold_still(frames, (z2 == 0).flatten(1).all(1))
         return Explanation(
             attributions=frames[:, -1],
             inputs=x,
             targets=target,
             method=self.name,
             frames=frames.to(x.dtype),
-            extras={"z1": z1, "z2": z2, "_still": (z2 == 0).flatten(1).all(1)},
+            extras={"z1": z1, "z2": z2},
         )
 
     def _gvr(
@@ -227,6 +234,7 @@ class LatentTraversal(LatentExplainer):
         with preserved(lm), torch.no_grad():
             # From the counterfactual (n = 0) to the reconstruction (n = T); see module docstring.
             frames = chunked(lm.decode, _line(z_star, z0, steps), rows).view(len(g), steps + 1, *x.shape[1:])
+            _hold_still(frames, (z_star == z0).flatten(1).all(1))
         return Explanation(
             attributions=frames[:, -1],
             inputs=g.inputs,
@@ -237,8 +245,5 @@ class LatentTraversal(LatentExplainer):
             steps=g.steps,
             contrasts=g.contrasts,
             parts=g.parts & {"contrast"},
-            extras={
-                "latents_start": z0, "latents": z_star, "gvr_nonfinite": g.extras["nonfinite"],
-                "_still": (z_star == z0).flatten(1).all(1),
-            },
+            extras={"latents_start": z0, "latents": z_star, "gvr_nonfinite": g.extras["nonfinite"]},
         )
