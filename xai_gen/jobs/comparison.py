@@ -26,9 +26,9 @@ from xai_gen.compare.result import CONFIDENCE, ComparisonResult
 from xai_gen.compare.runner import ground_truth_metrics
 from xai_gen.explainer import _json_safe
 from xai_gen.jobs.job import JobSummary
-from xai_gen.jobs.moments import FeatureMoments
 from xai_gen.jobs.shards import first_explanations, read_shard, shard_path
 from xai_gen.jobs.work import Work, _features, _load
+from xai_gen.metrics.frechet import FeatureMoments
 
 __all__ = ["comparison_from_job", "reference_moments"]
 

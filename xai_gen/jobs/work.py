@@ -29,6 +29,7 @@ from xai_gen.explainer import Explainer, Explanation
 from xai_gen.jobs.sources import Item, Source
 from xai_gen.metrics import MetricInfo
 from xai_gen.metrics._common import prepare_target
+from xai_gen.metrics.frechet import classifier_features
 
 __all__ = ["SHARD_KIND", "TARGETS", "Work", "tensor_digest"]
 
@@ -49,9 +50,6 @@ def tensor_digest(tensors: dict[str, Tensor], rows: list[list[Any]]) -> str:
 
 def _features(classifier: nn.Module, images: Tensor) -> Tensor:
     """`(B, D)` float32 penultimate features of `images`, on the CPU."""
-    # Imported here: the recipes package is heavy and only set-level metrics need it.
-    from xai_gen.recipes.report import classifier_features
-
     return classifier_features(classifier, images.detach()).float().contiguous()
 
 

@@ -19,6 +19,7 @@ from xai_gen._core.validators import positive_int
 from xai_gen.latent.model import LatentModel
 from xai_gen.metrics._common import Model, check_inputs, check_like, outputs, prepare_target
 from xai_gen.metrics.faithfulness import _auc
+from xai_gen.metrics.frechet import classifier_features, frechet_distance
 
 __all__ = [
     "counterfactual_error",
@@ -475,9 +476,6 @@ def counterfactual_frechet_distance(counterfactuals: Tensor, real: Tensor, class
         >>> counterfactual_frechet_distance(real, real, net) < 1e-6
         True
     """
-    # Imported here: the recipes package is heavy and only this set-level score needs it.
-    from xai_gen.recipes.report import classifier_features, frechet_distance
-
     cf, _ = check_inputs(counterfactuals, None)
     real, _ = check_inputs(real, None)
     if cf.shape[1:] != real.shape[1:]:

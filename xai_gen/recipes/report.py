@@ -9,7 +9,6 @@ from typing import Any
 
 import matplotlib.image
 import numpy as np
-import scipy.linalg
 import torch
 import torch.nn.functional as F
 
@@ -23,69 +22,11 @@ from xai_gen._core.devices import model_device
 from xai_gen._core.state import evaluating
 from xai_gen._markdown import markdown_table
 from xai_gen.latent import ConditionalLatentModel, LatentClassifier, LatentModel, nets
+from xai_gen.metrics.frechet import classifier_features, frechet_distance
 from xai_gen.recipes.losses import laplacian_loss
 
 #: History columns that are bookkeeping, not losses.
 _NOT_LOSSES = ("step", "epoch", "seconds")
-
-
-def frechet_distance(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (as FID, Heusel et al. 2017).
-
-    `|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2))`, matrix square root by
-    `scipy.linalg.sqrtm`, in float64.
-
-    Args:
-        a: `(N, D)` features.
-        b: `(M, D)` features.
-
-    Returns:
-        the distance (>= 0 up to rounding).
-
-    Example:
-        >>> g = torch.Generator().manual_seed(0)
-        >>> x = torch.randn(500, 3, generator=g)
-        >>> round(frechet_distance(x, x), 6), round(frechet_distance(x, x + 2.0), 4)
-        (0.0, 12.0)
-    """
-    a = np.asarray(a.detach().cpu() if isinstance(a, Tensor) else a, dtype=np.float64)
-    b = np.asarray(b.detach().cpu() if isinstance(b, Tensor) else b, dtype=np.float64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
-        raise ValueError(f"features must be (N, D) and (M, D) with N, M >= 2, got {a.shape} and {b.shape}")
-    return gaussian_frechet(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
-
-
-def gaussian_frechet(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndarray, cov_b: np.ndarray) -> float:
-    """Frechet distance between two Gaussians given by means `(D,)` and covariances `(D, D)`.
-
-    `frechet_distance` fits them to two feature sets; a data-set job accumulates them shard by
-    shard (`xai_gen.jobs.moments`) without holding the features.
-
-    Example:
-        >>> d = gaussian_frechet(np.zeros(2), np.eye(2), np.ones(2), np.eye(2))
-        >>> round(d, 4)
-        2.0
-    """
-    mu_a, mu_b = np.asarray(mu_a, dtype=np.float64), np.asarray(mu_b, dtype=np.float64)
-    # A tiny ridge keeps the product invertible when some feature never varies (dead ReLUs);
-    # it moves the distance by about 1e-6 per dimension.
-    ridge = 1e-6 * np.eye(len(mu_a))
-    cov_a = np.asarray(cov_a, dtype=np.float64) + ridge
-    cov_b = np.asarray(cov_b, dtype=np.float64) + ridge
-    root = scipy.linalg.sqrtm(cov_a @ cov_b)
-    # sqrtm of a product of covariances can pick up tiny imaginary parts from rounding.
-    root = np.real(root)
-    value = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
-    return max(value, 0.0)
-
-
-def classifier_features(classifier: nn.Module, images: Tensor) -> Tensor:
-    """Penultimate features `(N, D)` of a classifier: `classifier.features(x)` (e.g. `SmallCNN`)."""
-    if not hasattr(classifier, "features"):
-        raise TypeError("reference_classifier must have a .features(x) method (e.g. xai_gen.models.SmallCNN)")
-    dev = model_device(classifier)
-    with evaluating(classifier):
-        return chunked(lambda b: classifier.features(b.to(dev)).cpu(), images)
 
 
 def _to_display(images: Tensor, value_range: tuple[float, float]) -> np.ndarray:
