@@ -38,6 +38,7 @@ PUBLIC_MODULES = (
     "xai_gen.datasets",
     "xai_gen.metrics",
     "xai_gen.compare",
+    "xai_gen.evaluation",
     "xai_gen.viz",
     "xai_gen.interop",
     "xai_gen.jobs",

@@ -16,8 +16,8 @@ import xai_gen as xg
 from xai_gen.cli import build_parser
 from xai_gen.cli import compare as compare_cli
 from xai_gen.compare import compare, make_explainers
-from xai_gen.compare.runner import sample_index
 from xai_gen.data import ImageSplit
+from xai_gen.evaluation.plan import sample_index
 from xai_gen.jobs import Work, comparison_from_job, data_source, read_shard, run_job, shard_path
 from xai_gen.jobs.shards import write_shard
 from xai_gen.latent import nets

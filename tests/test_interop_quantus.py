@@ -242,7 +242,7 @@ def test_compare_reports_quantus_metrics_beside_ours() -> None:
 
 
 def test_compare_metric_names_and_errors() -> None:
-    from xai_gen.compare.runner import metric_names
+    from xai_gen.metrics.registry import metric_names
 
     assert metric_names("sparseness,quantus:PointingGame") == ["sparseness", "quantus:PointingGame"]
     with pytest.raises(ValueError, match="unknown metric"):

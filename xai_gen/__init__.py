@@ -1,6 +1,6 @@
 """xai-gen: generative explainers (GVR, latent traversal, Latent Shift) beside Captum and LIME, one call for all."""
 
-from xai_gen import compare, metrics
+from xai_gen import compare, interop, metrics
 from xai_gen._version import __version__
 from xai_gen.compare import ComparisonResult
 from xai_gen.explainer import (
@@ -41,6 +41,7 @@ __all__ = [
     "SmallCNN",
     "__version__",
     "compare",
+    "interop",
     "get_explainer",
     "list_explainers",
     "load_classifier",

@@ -47,3 +47,21 @@ def positive_float(value: object, name: str, allow_zero: bool = False) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value}")
     return float(value)
+
+
+def non_negative_int(value: object, name: str) -> int:
+    """`value` if it is an int >= 0.
+
+    Raises:
+        TypeError: not an int (a bool is not accepted).
+        ValueError: negative.
+
+    Example:
+        >>> non_negative_int(0, "expensive_n")
+        0
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value

@@ -16,7 +16,7 @@ import torch
 
 from xai_gen._core.devices import resolve_device
 from xai_gen.cli._setup import DATASETS, BundleLoader, bundle_parts, method_params, open_bundle
-from xai_gen.compare.runner import sample_index
+from xai_gen.evaluation.plan import BATCH_SIZE, EXPENSIVE_N, SHARD_SIZE, sample_index
 from xai_gen.jobs import FolderSource, JobSummary, RayOptions, TensorSource, Work, run_job
 from xai_gen.jobs.job import ENGINES
 from xai_gen.jobs.models import load_model
@@ -31,7 +31,7 @@ DATA_KINDS = ("medmnist", "folder")
 OTHER_DATA = "mnist"
 
 
-def add_job_arguments(p: argparse.ArgumentParser, batch_size: int = 32) -> None:
+def add_job_arguments(p: argparse.ArgumentParser) -> None:
     """The options of a data-set job: data, models, batch size, then `add_engine_arguments`."""
     p.add_argument(
         "--data",
@@ -64,16 +64,16 @@ def add_job_arguments(p: argparse.ArgumentParser, batch_size: int = 32) -> None:
         help="explain the model's predicted class (default) or the data's label",
     )
     p.add_argument(
-        "--batch-size", type=int, default=batch_size, help=f"images per attribute call (default {batch_size})"
+        "--batch-size", type=int, default=BATCH_SIZE, help=f"images per attribute call (default {BATCH_SIZE})"
     )
     add_engine_arguments(p)
 
 
-def add_engine_arguments(p: argparse.ArgumentParser, shard_size: int = 256) -> None:
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
     """The options of how a job runs: shards, resume, the local or the Ray engine."""
     p.add_argument("--resume", action="store_true", help="continue the job already in --out")
     p.add_argument(
-        "--shard-size", type=int, default=shard_size, help=f"images per shard file (default {shard_size})"
+        "--shard-size", type=int, default=SHARD_SIZE, help=f"images per shard file (default {SHARD_SIZE})"
     )
     p.add_argument("--engine", choices=ENGINES, default="local", help="local (one process) or ray")
     p.add_argument("--threads", type=int, help="torch threads of the local engine (default: torch's)")
@@ -157,7 +157,7 @@ def build_work(
     metrics: list[str],
     bundle_loader: BundleLoader | None = None,
     metric_options: dict[str, dict[str, Any]] | None = None,
-    expensive_n: int = 5,
+    expensive_n: int = EXPENSIVE_N,
 ) -> Work:
     """The `Work` of the job the arguments describe (loads models and lists the data).
 

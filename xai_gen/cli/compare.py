@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -41,9 +42,11 @@ from xai_gen.cli._setup import (
 )
 from xai_gen.compare import ComparisonResult
 from xai_gen.compare.report import index_markdown
-from xai_gen.compare.runner import metric_names, resolve_metrics, sample_index
+from xai_gen.evaluation.plan import BATCH_SIZE, EXPENSIVE_N, sample_index
+from xai_gen.evaluation.summary import notice_lines
 from xai_gen.jobs import Work, comparison_from_job, data_source
 from xai_gen.jobs.job import JOB_FILE
+from xai_gen.metrics.registry import metric_names, resolve_metrics
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -68,9 +71,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--expensive-n",
         type=int,
-        default=5,
+        default=EXPENSIVE_N,
         help="samples for the metrics that re-run the explainer "
-        "(max sensitivity, randomisation; default 5)",
+        f"(max sensitivity, randomisation; default {EXPENSIVE_N})",
     )
     p.add_argument(
         "--reuse",
@@ -79,10 +82,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "settings and package source) and only rewrite the report; anything else is "
         "recomputed (make demo uses it)",
     )
-    p.add_argument("--batch-size", type=int, default=50, help=argparse.SUPPRESS)
-    # Shards of whole batches: each batch is seeded by its first sample, so the numbers
-    # equal those of `xai_gen.compare` in memory on the same samples.
-    add_engine_arguments(p, shard_size=250)
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=argparse.SUPPRESS)
+    add_engine_arguments(p)
     add_shared_arguments(p)
     return p
 
@@ -167,6 +168,8 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader | None = None) -> 
               f"{summary.shards} shards kept from an earlier run)")
         for key, err in result.errors.items():
             print(f"{dataset}: {key} failed: {err}")
+        for line in notice_lines(result.meta["notices"], result.meta["data"]):
+            print(line, file=sys.stderr)
     wall = time.perf_counter() - started
     shown = {
         "data": args.data,

@@ -13,13 +13,15 @@ trained); the grid names the classes where the data set names them.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from xai_gen.cli._job import add_job_arguments, build_work, check_job_arguments, run_with
 from xai_gen.cli._setup import BundleLoader, add_shared_arguments, parse_methods
 from xai_gen.compare.report import markdown_table
-from xai_gen.compare.runner import metric_names
+from xai_gen.evaluation.summary import notice_lines
 from xai_gen.jobs import first_explanations
+from xai_gen.metrics.registry import metric_names
 from xai_gen.viz import plot_grid
 
 #: Images drawn in `grid.png` unless `--figure-rows` says otherwise.
@@ -100,4 +102,6 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader | None = None) -> 
     )
     for key, err in summary.errors.items():
         print(f"{key} failed on some images: {err}")
+    for line in notice_lines(summary.notices, args.data):
+        print(line, file=sys.stderr)
     return 0

@@ -20,9 +20,7 @@ import torch
 from torch import Tensor
 
 from xai_gen._core.checks import TargetLike, check_images
-
-#: Optional ground-truth attributes of a data set -> the metric input each one feeds.
-GROUND_TRUTH = {"masks": "masks", "difference": "true_difference", "healthy": "true_counterfactuals"}
+from xai_gen.metrics.registry import GROUND_TRUTH
 
 
 class ComparisonData(Protocol):

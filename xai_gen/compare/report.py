@@ -174,6 +174,19 @@ def _results_notes(result: ComparisonResult) -> list[str]:
         notes.append(f"Not applicable to any method here: {', '.join(skipped)}.")
     notes += _shared_path_note(result)
     notes += [f"Error in {k}: {v}" for k, v in result.errors.items()]
+    notes += _warning_notes(result)
+    return notes
+
+
+def _warning_notes(result: ComparisonResult) -> list[str]:
+    """One note per method and metric that raised warnings: how many, and the first one."""
+    notes = []
+    for method, per_metric in result.meta.get("warnings", {}).items():
+        for metric, texts in per_metric.items():
+            total = sum(texts.values())
+            first = next(iter(texts))
+            others = f" ({len(texts) - 1} other message(s))" if len(texts) > 1 else ""
+            notes.append(f"Warnings in {method}/{metric}: {total}, e.g. “{first}”{others}.")
     return notes
 
 

@@ -1,127 +1,32 @@
-"""The comparison runner: every explainer on the same samples, every metric that applies, cost.
+"""`compare`: every explainer on the same samples, every metric that applies, cost, in memory.
 
-`compare(explainers, model, data)` explains the same `n` samples with each explainer (in
-batches), times the `attribute` calls, measures their peak memory, evaluates every applicable
-metric per sample and returns a `ComparisonResult`.
+A thin call of the evaluation pipeline (`xai_gen.evaluation`): the same loop, gathering and
+summary as a data-set job (`xai-gen compare`), with the samples and results held in memory.
 """
 
 from __future__ import annotations
 
-import inspect
-import math
+import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
 from xai_gen._core.checks import TargetLike
 from xai_gen._core.devices import model_device
-from xai_gen._core.seeds import batch_seed
-from xai_gen._core.state import preserved
-from xai_gen._memory import PeakMemory
-from xai_gen.compare.data import GROUND_TRUTH, ComparisonData, Samples, read_samples, sample_groups
+from xai_gen._core.validators import positive_int
+from xai_gen.compare.data import ComparisonData, read_samples
 from xai_gen.compare.explainers import make_explainers
-from xai_gen.compare.result import CONFIDENCE, ComparisonResult
-from xai_gen.explainer import Explainer, Explanation, _json_safe
-from xai_gen.interop.quantus import PREFIX, quantus_metric
-from xai_gen.metrics import (
-    METRICS,
-    MetricInfo,
-    applicable,
-    check_options,
-    counterfactual_frechet_distance,
-    evaluate,
-)
-from xai_gen.metrics._common import prepare_target
+from xai_gen.compare.result import ComparisonResult
+from xai_gen.evaluation.memory import feature_moments, run_in_memory
+from xai_gen.evaluation.plan import BATCH_SIZE, EXPENSIVE_N, FIGURE_ROWS, Plan, sample_index
+from xai_gen.evaluation.summary import notice_lines, summarise
+from xai_gen.explainer import Explainer
+from xai_gen.metrics.registry import resolve_metrics
 
-
-def sample_index(total: int, n: int | None, seed: int) -> Tensor:
-    """`min(n, total)` distinct indices drawn with `seed`, sorted (all of them for n=None).
-
-    Example:
-        >>> sample_index(10, 3, seed=0).tolist() == sample_index(10, 3, seed=0).tolist()
-        True
-    """
-    count = total if n is None else min(n, total)
-    return (
-        torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:count].sort().values
-    )
-
-
-def resolve_metrics(metrics: str | Sequence[Any]) -> dict[str, MetricInfo]:
-    """The requested metrics by name: ours from `METRICS`, Quantus' through `quantus_metric`.
-
-    Args:
-        metrics: `"all"` (every metric of `METRICS`), a comma-separated string, or a list. An
-            entry is one of our names, a Quantus metric instance or class, or a name
-            `"quantus:<ClassName>"` (see `xai_gen.interop.quantus_metric`).
-
-    Returns:
-        name -> `MetricInfo`, in the order given; a Quantus metric is named `quantus:<ClassName>`.
-
-    Raises:
-        ValueError: an unknown name, or two entries with the same name.
-
-    Example:
-        >>> list(resolve_metrics("sparseness, complexity"))
-        ['sparseness', 'complexity']
-    """
-    if isinstance(metrics, str) and metrics == "all":
-        return dict(METRICS)
-    if isinstance(metrics, str):
-        entries: list[Any] = [m.strip() for m in metrics.split(",") if m.strip()]
-    else:
-        entries = list(metrics)
-    unknown = sorted(
-        e for e in entries if isinstance(e, str) and e not in METRICS and not e.startswith(PREFIX)
-    )
-    if unknown:
-        raise ValueError(
-            f"unknown metric(s) {unknown}; known: {sorted(METRICS)} or '{PREFIX}<ClassName>'"
-        )
-    infos: dict[str, MetricInfo] = {}
-    for entry in entries:
-        ours = isinstance(entry, str) and entry in METRICS
-        name, info = (entry, METRICS[entry]) if ours else quantus_metric(entry)
-        if name in infos:
-            raise ValueError(f"metric {name!r} is requested twice")
-        infos[name] = info
-    return infos
-
-
-def metric_names(metrics: str | Sequence[Any]) -> list[str]:
-    """`"all"`, a comma-separated string or a list -> metric names (see `resolve_metrics`)."""
-    return list(resolve_metrics(metrics))
-
-
-def metric_applies(name: str, info: MetricInfo, exp: Explanation, available: Mapping[str, Any]) -> bool:
-    """Whether a metric applies to an explanation: ours by `applicable`, another (Quantus')
-    when `available` holds everything its `needs` name."""
-    if METRICS.get(name) is info:
-        return applicable(name, exp, dict(available))
-    return info.needs <= set(available)
-
-
-def evaluate_metric(
-    name: str, info: MetricInfo, model: Any, exp: Explanation, available: dict[str, Any]
-) -> Tensor | None:
-    """One metric on one explanation, or None where it does not apply (`metric_applies`).
-
-    Ours go through the registry (`evaluate`); another metric (Quantus', from
-    `quantus_metric`) gets what its `needs` name and whatever else its function accepts.
-    """
-    if not metric_applies(name, info, exp, available):
-        return None
-    if METRICS.get(name) is info:
-        return evaluate(name, model, exp, **available)
-    accepted = inspect.signature(info.fn).parameters
-    kwargs = {k: v for k, v in available.items() if k in accepted}
-    return info.fn(model, exp.inputs, exp.attributions, exp.targets, **kwargs)
+__all__ = ["compare"]
 
 
 def _unique_keys(explainers: Sequence[Explainer]) -> list[str]:
@@ -134,165 +39,14 @@ def _unique_keys(explainers: Sequence[Explainer]) -> list[str]:
     return keys
 
 
-@dataclass(frozen=True, kw_only=True)
-class RunSettings:
-    """How each method is run and scored (the keyword arguments of `compare`)."""
-
-    metrics: dict[str, MetricInfo]
-    metric_options: Mapping[str, Mapping[str, Any]]
-    batch_size: int
-    expensive_n: int
-    figure_rows: int
-    strict: bool
-    progress: bool
-    label: str
-
-
-@dataclass
-class _MethodMeasurements:
-    """The measurements of one method, gathered batch by batch."""
-
-    seconds: float = 0.0  # in attribute
-    total: float = 0.0  # attribute and metrics
-    peak: float = 0.0
-    values: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    shown: list[Explanation] = field(default_factory=list)
-    counterfactuals: list[Tensor] = field(default_factory=list)  # for the Frechet distance
-
-
-@dataclass(kw_only=True)
-class _Runner:
-    """Runs one explainer over the samples in batches, timing it and scoring each batch."""
-
-    model: Any
-    samples: Samples
-    shared: dict[str, Any]  # non-tensor metric and explainer inputs (latent model, ...)
-    device: torch.device
-    settings: RunSettings
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def _fail(self, key: str, err: Exception) -> None:
-        if self.settings.strict:
-            raise err
-        self.errors[key] = f"{type(err).__name__}: {err}"
-
-    def run(self, key: str, explainer: Explainer, seed: int) -> _MethodMeasurements | None:
-        """All batches of one method; None (and an entry in `errors`) if the explainer failed."""
-        s = self.settings
-        run, count, started = _MethodMeasurements(), len(self.samples.x), time.perf_counter()
-        bar = tqdm(total=count, desc=f"{s.label}{key}", disable=not s.progress)
-        try:
-            for start in range(0, count, s.batch_size):
-                batch = self.samples.batch(start, min(start + s.batch_size, count))
-                # Seeded per batch, as a data-set job seeds it: the same draws in memory and on shards.
-                torch.manual_seed(batch_seed(seed, key, start))
-                with PeakMemory(self.device) as mem:
-                    t0 = time.perf_counter()
-                    exp = explainer.attribute(self.model, batch.x, batch.target)
-                    run.seconds += time.perf_counter() - t0
-                if exp.class_names is None and self.samples.class_names is not None:
-                    # The model does not record its classes but the data set names them (the
-                    # X-rays' healthy / diseased): figures and titles show the names.
-                    exp.class_names = tuple(str(n) for n in self.samples.class_names)
-                run.peak = max(run.peak, mem.peak)
-                if sum(len(e) for e in run.shown) < s.figure_rows:
-                    run.shown.append(exp[: s.figure_rows].cpu())
-                if exp.counterfactuals is not None:
-                    run.counterfactuals.append(exp.counterfactuals.detach().cpu())
-                self._score(run, key, explainer, exp, batch, max(0, s.expensive_n - start))
-                bar.update(len(batch.x))
-                bar.set_postfix_str(f"{run.seconds / (start + len(batch.x)):.3g} s/expl")
-        except Exception as err:  # noqa: BLE001 - one method's failure must not end the report
-            self._fail(key, err)
-            return None
-        finally:
-            bar.close()
-        run.total = time.perf_counter() - started
-        return run
-
-    def _score(
-        self,
-        run: _MethodMeasurements,
-        key: str,
-        explainer: Explainer,
-        exp: Explanation,
-        batch: Samples,
-        quota: int,
-    ) -> None:
-        for metric, info in self.settings.metrics.items():
-            if f"{key}/{metric}" in self.errors:
-                continue
-            # Metrics that re-run the explainer (robustness, randomisation) cost as much as the
-            # explanation again per evaluation: they run on the first `quota` samples only.
-            k = min(len(exp), quota) if "explainer" in info.needs else len(exp)
-            if k == 0:
-                continue
-            part = exp if k == len(exp) else exp[:k]
-            available = {
-                **self.shared,
-                "explainer": explainer,
-                **{t: v[:k] for t, v in batch.truth.items()},
-                **self.settings.metric_options.get(metric, {}),
-            }
-            try:
-                value = evaluate_metric(metric, info, self.model, part, available)
-                if value is None:
-                    continue
-            except Exception as err:  # noqa: BLE001 - one metric's failure must not end the report
-                self._fail(f"{key}/{metric}", err)
-                continue
-            run.values.setdefault(metric, []).append(
-                value.detach().to("cpu", torch.float64).numpy()
-            )
-
-
-def _check_counts(n: int | None, batch_size: int, expensive_n: int, figure_rows: int) -> None:
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"n must be an int >= 1 or None, got {n!r}")
-    for arg, value, low in (
-        ("batch_size", batch_size, 1),
-        ("expensive_n", expensive_n, 0),
-        ("figure_rows", figure_rows, 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{arg} must be a positive int, got {value!r}")
-
-
-def ground_truth_metrics(infos: Mapping[str, MetricInfo]) -> list[str]:
-    """The metrics among `infos` that read a data set's ground truth."""
-    truth = set(GROUND_TRUTH.values())
-    return [
-        m
-        for m, info in infos.items()
-        if info.needs & truth or any(g & truth for g in info.needs_one_of)
-    ]
-
-
-def _explained_classes(model: Any, samples: Samples, batch_size: int) -> Tensor | None:
-    """`(N,)` the class each sample is explained as (None for a regression output)."""
-    with preserved(model):
-        target = prepare_target(model, samples.x, samples.target, batch_size)
-    return None if target is None else target.cpu()
-
-
-def _frechet(
-    runs: Mapping[str, _MethodMeasurements], samples: Samples, real: Tensor, features: Any
-) -> tuple[dict[str, float], float]:
-    """Frechet distance of each method's counterfactuals to the real images, and of the inputs.
-
-    The inputs' distance is the floor: the value for counterfactuals as realistic as the
-    data, at the same set size.
-    """
-    if features is None or not hasattr(features, "features") or len(samples.x) < 2:
-        return {}, math.nan
-    real = real.to(samples.x.device)
-    out = {
-        k: counterfactual_frechet_distance(torch.cat(r.counterfactuals).to(real.device), real, features)
-        for k, r in runs.items()
-        if r.counterfactuals
-    }
-    floor = counterfactual_frechet_distance(samples.x, real, features) if out else math.nan
-    return out, floor
+def _named(
+    explainers: Sequence[Explainer | str] | Mapping[str, Explainer | str], shared: dict[str, Any]
+) -> dict[str, Explainer]:
+    """Method name -> explainer; registry names are built from the shared resources."""
+    given = list(explainers.values()) if isinstance(explainers, Mapping) else list(explainers)
+    built = [e if isinstance(e, Explainer) else make_explainers([e], {"progress": False, **shared})[0] for e in given]
+    keys = list(explainers) if isinstance(explainers, Mapping) else _unique_keys(built)
+    return dict(zip(keys, built))
 
 
 def compare(
@@ -305,10 +59,10 @@ def compare(
     available: Mapping[str, Any] | None = None,
     progress: bool = True,
     *,
-    batch_size: int = 50,
-    expensive_n: int = 10,
+    batch_size: int = BATCH_SIZE,
+    expensive_n: int = EXPENSIVE_N,
     metric_options: Mapping[str, Mapping[str, Any]] | None = None,
-    figure_rows: int = 6,
+    figure_rows: int = FIGURE_ROWS,
     strict: bool = False,
     name: str = "",
 ) -> ComparisonResult:
@@ -320,7 +74,9 @@ def compare(
     allocator peak on GPU, sampled RSS growth on CPU); then every requested metric that
     `xai_gen.metrics.applicable` allows is evaluated per sample. Metrics that re-run the
     explainer (their `needs` include `"explainer"`, e.g. max sensitivity, randomisation) are
-    evaluated on the first `expensive_n` samples only. Each batch is seeded from `seed`, the
+    evaluated on the first `expensive_n` samples only. The explainers' warnings are said once
+    per method, in plain words (`xai_gen.evaluation.summary.notice_lines`), and the metrics'
+    are counted per method in `meta["warnings"]` and the report. Each batch is seeded from `seed`, the
     method's name and the batch's first sample (`xai_gen._core.seeds.batch_seed`), so a run is
     reproducible and draws what a data-set job (`xai-gen compare`) draws for the same batch.
 
@@ -344,7 +100,7 @@ def compare(
             explained.
         metrics: `"all"`, a comma-separated string or a list of names in `xai_gen.metrics.METRICS`,
             and Quantus metrics: instances, classes or names `"quantus:<ClassName>"` (see
-            `resolve_metrics`); a Quantus metric's column is `quantus:<ClassName>`.
+            `xai_gen.metrics.resolve_metrics`); a Quantus metric's column is `quantus:<ClassName>`.
         n: how many samples (drawn at random with `seed`, kept in data order); None = all.
         seed: seed of the sample draw and of each method's run.
         available: extra inputs of the metrics and explainers, e.g. `{"latent_model": lm,
@@ -373,92 +129,43 @@ def compare(
         >>> r.methods, r.values["saliency"], r.seconds["saliency"] > 0
         (['saliency'], {}, True)
     """
-    _check_counts(n, batch_size, expensive_n, figure_rows)
+    positive_int(n, "n", allow_none=True)
+    positive_int(figure_rows, "figure_rows")
     if not explainers:
         raise ValueError("explainers must hold at least one Explainer or registry name")
     samples, shared = read_samples(data, available or {})
-    real = samples.x
-    infos = resolve_metrics(metrics)
-    names = list(infos)
-    options = dict(metric_options or {})
-    if set(options) - set(names):
-        raise ValueError(
-            f"metric_options name metric(s) {sorted(set(options) - set(names))} "
-            f"not in metrics {names}"
-        )
-    for metric, metric_opts in options.items():
-        if metric not in METRICS:
-            raise TypeError(
-                f"metric_options for {metric!r}: a Quantus metric takes its settings on the "
-                "instance, e.g. quantus.Sparseness(abs=False)"
-            )
-        check_options(metric, metric_opts)
-    keys = list(explainers) if isinstance(explainers, Mapping) else None
-    explainers = [
-        e if isinstance(e, Explainer) else make_explainers([e], {"progress": False, **shared})[0]
-        for e in (explainers.values() if isinstance(explainers, Mapping) else explainers)
-    ]
-    device = model_device(model)
-    samples = samples.select(sample_index(len(samples.x), n, seed)).to(device)
-    count = len(samples.x)
-    settings = RunSettings(
-        metrics=infos,
-        metric_options=options,
+    plan = Plan(
+        metrics=resolve_metrics(metrics),
+        metric_options=dict(metric_options or {}),
+        seed=seed,
         batch_size=batch_size,
         expensive_n=expensive_n,
-        figure_rows=figure_rows,
         strict=strict,
-        progress=progress,
-        label=f"{name}: " if name else "",
     )
-    runner = _Runner(model=model, samples=samples, shared=shared, device=device, settings=settings)
-    groups, scored = sample_groups(samples, _explained_classes(model, samples, batch_size))
+    methods = _named(explainers, shared)
+    device = model_device(model)
+    real = samples.x
+    samples = samples.select(sample_index(len(samples.x), n, seed)).to(device)
     started = time.perf_counter()
-    runs = {}
-    for key, explainer in zip(keys or _unique_keys(explainers), explainers):
-        run = runner.run(key, explainer, seed)
-        if run is not None:
-            runs[key] = run
-    done = list(runs)
-    truth_metrics = ground_truth_metrics(infos)
-    for run in runs.values():
-        for metric in set(truth_metrics) & set(run.values):
-            values = np.concatenate(run.values[metric])
-            values[~scored[: len(values)].numpy()] = np.nan
-            run.values[metric] = [values]
-    frechet, floor = {}, math.nan
-    if any(info.category == "counterfactual" for info in infos.values()):
-        features = shared.get("reference_classifier", model)
-        frechet, floor = _frechet(runs, samples, real, features)
-    shown = {k: Explanation.cat(runs[k].shown)[:figure_rows] for k in done}
-    return ComparisonResult(
-        methods=done,
-        metrics=names,
-        higher_is_better={m: infos[m].higher_is_better for m in names},
-        values={k: {m: np.concatenate(v) for m, v in runs[k].values.items()} for k in done},
-        seconds={k: runs[k].seconds / count for k in done},
-        peak_memory={k: float(runs[k].peak) for k in done},
-        images=samples.x[:figure_rows].detach().cpu(),
-        explanations=shown,
-        errors=runner.errors,
-        groups={g: idx.tolist() for g, idx in groups.items()},
-        frechet=frechet,
-        meta={
-            "data": name or type(data).__name__,
-            "n": count,
-            "seed": seed,
-            "device": str(device),
-            "batch_size": batch_size,
-            "expensive_n": min(expensive_n, count),
-            "metric_options": _json_safe(options),
-            "rerun_metrics": [m for m in names if "explainer" in infos[m].needs],
-            "families": {m: infos[m].category for m in names},
-            "memory": PeakMemory(device).description,
-            "confidence_interval": f"{CONFIDENCE:.0%} Student-t over samples",
-            "params": {k: shown[k].params for k in done},
-            "wall_seconds": time.perf_counter() - started,
-            "wall_seconds_per_method": {k: runs[k].total for k in done},
-            "ground_truth_metrics": truth_metrics if groups else [],
-            "frechet_floor": floor if math.isfinite(floor) else None,
-        },
+    reference = shared.get("reference_classifier", model)
+    features = reference if hasattr(reference, "features") else None
+    run = run_in_memory(
+        plan, methods, model, samples, shared, features=features, figure_rows=figure_rows,
+        progress=progress, label=f"{name}: " if name else "",
     )
+    result = summarise(
+        run.gathered,
+        plan,
+        name=name or type(data).__name__,
+        device=str(device),
+        images=samples.x[:figure_rows].detach().cpu(),
+        shown=run.shown,
+        wall_seconds=time.perf_counter() - started,
+        has_truth=bool(samples.truth),
+        class_names=samples.class_names,
+        ground_truth_class=samples.ground_truth_class,
+        reference=None if features is None else lambda: feature_moments(features, real.to(device), batch_size),
+    )
+    for line in notice_lines(result.meta["notices"], result.meta["data"]):
+        tqdm.write(line, file=sys.stderr)
+    return result

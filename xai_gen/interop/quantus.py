@@ -23,7 +23,7 @@ from xai_gen._core.devices import model_device
 from xai_gen._core.state import preserved
 from xai_gen.explainer import Explainer, get_explainer
 from xai_gen.metrics._common import Model, check_inputs, check_masks
-from xai_gen.metrics.registry import MetricInfo
+from xai_gen.metrics.registry import MetricInfo, MetricProvider, register_provider
 
 __all__ = ["PREFIX", "quantus_explain_func", "quantus_metric"]
 
@@ -225,6 +225,16 @@ def quantus_metric(metric: Any) -> tuple[str, MetricInfo]:
     return f"{PREFIX}{type(instance).__name__}", MetricInfo(
         fn, higher, category, frozenset(needs)  # type: ignore[arg-type] - None: no direction
     )
+
+
+def _is_quantus_metric(metric: Any) -> bool:
+    """Whether `metric` is a Quantus metric class or instance (read without importing Quantus)."""
+    cls = metric if isinstance(metric, type) else type(metric)
+    return any(c.__module__.split(".")[0] == "quantus" for c in cls.__mro__)
+
+
+#: Quantus' metrics in `compare`, `xai-gen compare --metrics` and `resolve_metrics`.
+PROVIDER = register_provider(MetricProvider(PREFIX, quantus_metric, _is_quantus_metric))
 
 
 def _targets(target: TargetLike, n: int) -> np.ndarray:

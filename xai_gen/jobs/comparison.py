@@ -11,23 +11,20 @@ first few rows for the figure grid.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from xai_gen._memory import PeakMemory
-from xai_gen.compare.data import label_groups
-from xai_gen.compare.result import CONFIDENCE, ComparisonResult
-from xai_gen.compare.runner import ground_truth_metrics
-from xai_gen.explainer import _json_safe
+from xai_gen.compare.result import ComparisonResult
+from xai_gen.evaluation.gather import Gathered
+from xai_gen.evaluation.loop import features_of
+from xai_gen.evaluation.summary import summarise
 from xai_gen.jobs.job import JobSummary
 from xai_gen.jobs.shards import first_explanations, read_shard, shard_path
-from xai_gen.jobs.work import Work, _features, _load
+from xai_gen.jobs.work import Work, _load
 from xai_gen.metrics.frechet import FeatureMoments
 
 __all__ = ["comparison_from_job", "reference_moments"]
@@ -46,54 +43,41 @@ def reference_moments(work: Work) -> FeatureMoments:
         if item.reason is None:
             batch.append(item.image)
         if batch and (len(batch) == work.batch_size or index == len(work.source) - 1):
-            moments.add(_features(work.features, torch.stack(batch)))
+            moments.add(features_of(work.features, torch.stack(batch)))
             batch = []
     return moments
 
 
-class _Gathered:
-    """What the shards hold for the summary, gathered one shard at a time."""
-
-    def __init__(self, work: Work) -> None:
-        self.work = work
-        self.positions: list[np.ndarray] = []
-        self.labels: list[Any] = []
-        self.explained: list[torch.Tensor] = []
-        self.values: dict[str, dict[str, list[np.ndarray]]] = {m: {} for m in work.methods}
-        self.missing: set[tuple[str, str]] = set()  # (method, metric) absent from some shard
-        self.inputs = FeatureMoments()
-        self.counterfactuals: dict[str, FeatureMoments] = {}
-        self.seconds = dict.fromkeys(work.methods, 0.0)
-        self.metric_seconds = dict.fromkeys(work.methods, 0.0)
-        self.peak = dict.fromkeys(work.methods, 0.0)
-        self.skipped: list[str] = []
-
-    def add(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-        kept = tensors["item"].numpy()
-        label_of = {row[0]: row[2] for row in meta["rows"]}
-        self.skipped += [row[3] for row in meta["rows"] if row[3] is not None]
-        for method in self.work.methods:
-            self.seconds[method] += meta["seconds"].get(method, 0.0)
-            self.metric_seconds[method] += meta.get("metric_seconds", {}).get(method, 0.0)
-            self.peak[method] = max(self.peak[method], meta["peak_memory"].get(method, 0.0))
-        if len(kept) == 0:
-            return
-        self.positions.append(kept)
-        self.labels += [label_of[int(p)] for p in kept]
-        if "explained" in tensors:
-            self.explained.append(tensors["explained"])
-        for method in self.work.methods:
-            for metric in self.work.metrics:
-                value = tensors.get(f"{method}/metric/{metric}")
-                if value is None:
-                    self.missing.add((method, metric))
-                else:
-                    self.values[method].setdefault(metric, []).append(value.numpy())
-            features = tensors.get(f"{method}/counterfactual_features")
-            if features is not None:
-                self.counterfactuals.setdefault(method, FeatureMoments()).add(features)
-        if "input_features" in tensors:
-            self.inputs.add(tensors["input_features"])
+def _add_shard(got: Gathered, work: Work, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Gather one shard: its rows, explained classes, metric columns, moments and costs."""
+    kept = tensors["item"].numpy()
+    label_of = {row[0]: row[2] for row in meta["rows"]}
+    got.skipped += [row[3] for row in meta["rows"] if row[3] is not None]
+    for method in work.methods:
+        got.add_costs(
+            method,
+            meta["seconds"].get(method, 0.0),
+            meta.get("metric_seconds", {}).get(method, 0.0),
+            meta["peak_memory"].get(method, 0.0),
+            meta.get("notices", {}).get(method, {}),
+            meta.get("warnings", {}).get(method, {}),
+            {},
+        )
+    if len(kept) == 0:
+        return
+    got.positions.append(kept)
+    got.labels += [label_of[int(p)] for p in kept]
+    if "explained" in tensors:
+        got.explained.append(tensors["explained"])
+    for method in work.methods:
+        prefix = f"{method}/metric/"
+        columns = {k.removeprefix(prefix): v.numpy() for k, v in tensors.items() if k.startswith(prefix)}
+        got.add_values(method, work.metrics, columns)
+        features = tensors.get(f"{method}/counterfactual_features")
+        if features is not None:
+            got.counterfactuals.setdefault(method, FeatureMoments()).add(features)
+    if "input_features" in tensors:
+        got.inputs.add(tensors["input_features"])
 
 
 def comparison_from_job(
@@ -140,86 +124,27 @@ def comparison_from_job(
         (6, (6,))
     """
     started = time.perf_counter()
-    infos = work.metric_infos()
     class_names = class_names if class_names is not None else getattr(work.source, "class_names", None)
-    got = _Gathered(work)
+    got = Gathered(list(work.methods))
     for shard in range(summary.shards):
-        got.add(*read_shard(shard_path(summary.out, shard)))
-    positions = np.concatenate(got.positions) if got.positions else np.zeros(0, dtype=np.int64)
-    count = len(positions)
-    values: dict[str, dict[str, np.ndarray]] = {}
-    for method in work.methods:
-        per = {}
-        for metric, parts in got.values[method].items():
-            if (method, metric) in got.missing:
-                continue  # not applicable to this method somewhere: as in memory, left out
-            column = np.concatenate(parts)
-            if "explainer" in infos[metric].needs:  # evaluated on the first expensive_n items
-                column = column[positions < work.expensive_n]
-            per[metric] = column
-        values[method] = per
-    labels = got.labels
-    integer = bool(labels) and all(isinstance(v, int) and not isinstance(v, bool) for v in labels)
-    explained = torch.cat(got.explained) if len(got.explained) == len(got.positions) and got.explained else None
-    has_truth = bool(getattr(work.source, "truth", None))
-    groups, scored = label_groups(
-        count,
-        torch.tensor(labels) if integer and has_truth else None,
-        explained,
-        class_names,
-        ground_truth_class,
-    )
-    truth_metrics = ground_truth_metrics(infos)
-    for per in values.values():
-        for metric in set(truth_metrics) & set(per):
-            per[metric] = np.where(scored.numpy()[: len(per[metric])], per[metric], np.nan)
-    frechet, floor = {}, math.nan
-    wants_frechet = any(info.category == "counterfactual" for info in infos.values())
-    if wants_frechet and work.features is not None and count >= 2 and got.counterfactuals:
-        reference = reference_moments(work)
-        frechet = {m: got.counterfactuals[m].frechet(reference) for m in work.methods if m in got.counterfactuals}
-        floor = got.inputs.frechet(reference)
-    errors = dict(summary.errors)
+        _add_shard(got, work, *read_shard(shard_path(summary.out, shard)))
+    got.errors.update(summary.errors)
     for reason in got.skipped:
-        method = reason.split(" failed: ", 1)[0]
+        method, _, err = reason.partition(" failed: ")
         if method in work.methods:
-            errors.setdefault(method, reason.split(" failed: ", 1)[1])
+            got.errors.setdefault(method, err)
     images, shown = first_explanations(summary.out, summary.shards, figure_rows)
-    for exp in shown.values():
-        # A model that does not record its classes: figures name them from the data set.
-        exp.class_names = exp.class_names or (None if class_names is None else tuple(str(c) for c in class_names))
-    done = list(work.methods)
-    return ComparisonResult(
-        methods=done,
-        metrics=list(infos),
-        higher_is_better={m: infos[m].higher_is_better for m in infos},
-        values=values,
-        seconds={m: got.seconds[m] / max(count, 1) for m in done},
-        peak_memory={m: float(got.peak[m]) for m in done},
+    return summarise(
+        got,
+        work.plan(),
+        name=name,
+        device=work.device,
         images=images,
-        explanations=shown,
-        errors=errors,
-        groups={g: idx.tolist() for g, idx in groups.items()},
-        frechet=frechet,
-        meta={
-            "data": name,
-            "n": count,
-            "seed": work.seed,
-            "device": work.device,
-            "batch_size": work.batch_size,
-            "expensive_n": min(work.expensive_n, count),
-            "metric_options": _json_safe(work.metric_options),
-            "rerun_metrics": [m for m in infos if "explainer" in infos[m].needs],
-            "families": {m: infos[m].category for m in infos},
-            "memory": PeakMemory(torch.device(work.device)).description,
-            "confidence_interval": f"{CONFIDENCE:.0%} Student-t over samples",
-            "params": {m: e.params for m, e in shown.items()},
-            "wall_seconds": summary.wall + time.perf_counter() - started,
-            "wall_seconds_per_method": {m: got.seconds[m] + got.metric_seconds[m] for m in done},
-            "ground_truth_metrics": truth_metrics if groups else [],
-            "frechet_floor": floor if math.isfinite(floor) else None,
-            "job": str(Path(summary.out)),
-            "shards": summary.shards,
-            "skipped": len(got.skipped),
-        },
+        shown=shown,
+        wall_seconds=summary.wall + time.perf_counter() - started,
+        has_truth=bool(getattr(work.source, "truth", None)),
+        class_names=class_names,
+        ground_truth_class=ground_truth_class,
+        reference=None if work.features is None else lambda: reference_moments(work),
+        meta={"job": str(Path(summary.out)), "shards": summary.shards, "skipped": len(got.skipped)},
     )

@@ -47,6 +47,7 @@ class JobSummary:
             `work.measure_memory`).
         wall: seconds this run took.
         errors: `"method/metric"` -> the first error message of a metric that failed.
+        notices: per method, the warnings its `attribute` calls raised -> in how many batches.
     """
 
     out: Path
@@ -60,6 +61,7 @@ class JobSummary:
     peak_memory: dict[str, float] = field(default_factory=dict)
     wall: float = 0.0
     errors: dict[str, str] = field(default_factory=dict)
+    notices: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _crc_tensors(module: nn.Module, crc: int) -> int:
@@ -287,4 +289,5 @@ def run_job(
         peak_memory=stats["peak_memory"],
         wall=time.perf_counter() - started,
         errors=stats["errors"],
+        notices={m: n for m, n in stats["notices"].items() if n},
     )

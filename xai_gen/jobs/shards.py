@@ -186,7 +186,8 @@ def write_index(
 
     Returns:
         `{"path", "explained", "skipped", "seconds" (per method, summed), "peak_memory" (per
-        method, the largest), "errors" (first message of each failed method/metric)}`.
+        method, the largest), "errors" (first message of each failed method/metric),
+        "notices" (per method, the explainer's warnings -> batches that raised them)}`.
     """
     out = Path(out)
     stats: dict[str, Any] = {
@@ -195,6 +196,7 @@ def write_index(
         "seconds": {},
         "peak_memory": {},
         "errors": {},
+        "notices": {},
     }
     path = out / INDEX_NAME
     tmp = path.with_name(path.name + _TMP)
@@ -213,6 +215,10 @@ def write_index(
                 stats["peak_memory"][method] = max(stats["peak_memory"].get(method, 0.0), peak)
             for key, message in meta["errors"].items():
                 stats["errors"].setdefault(key, message)
+            for method, texts in meta.get("notices", {}).items():
+                seen = stats["notices"].setdefault(method, {})
+                for text, count in texts.items():
+                    seen[text] = seen.get(text, 0) + count
             for position, item_id, label, reason in meta["rows"]:
                 row = row_of.get(position, -1)
                 cells = [position, item_id, "" if label is None else label, shard, row]

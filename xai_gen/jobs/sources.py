@@ -19,9 +19,9 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from xai_gen.compare.data import GROUND_TRUTH
 from xai_gen.data.folder import IMAGE_SUFFIXES, _decode, letterbox, read_labels_csv
 from xai_gen.data.medmnist import load_medmnist_npz
+from xai_gen.metrics.registry import GROUND_TRUTH
 
 __all__ = ["FolderSource", "Item", "Source", "TensorSource", "data_source", "medmnist_source"]
 

@@ -9,9 +9,7 @@ content does not depend on which process computed it, in which order, or after a
 from __future__ import annotations
 
 import json
-import time
 import zlib
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,17 +17,17 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 
-from xai_gen._core.seeds import batch_seed
+from xai_gen._core.validators import positive_int
 from xai_gen._io import META_KEY
-from xai_gen._memory import PeakMemory
 from xai_gen._version import __version__
-from xai_gen.compare import make_explainers
-from xai_gen.compare.runner import evaluate_metric, metric_applies, resolve_metrics
+from xai_gen.compare.explainers import make_explainers
+from xai_gen.evaluation.gather import merge_counts
+from xai_gen.evaluation.loop import Batch, BatchResult, explain_batch, features_of
+from xai_gen.evaluation.plan import BATCH_SIZE, EXPENSIVE_N, SHARD_SIZE, Plan
 from xai_gen.explainer import Explainer, Explanation
 from xai_gen.jobs.sources import Item, Source
-from xai_gen.metrics import MetricInfo
 from xai_gen.metrics._common import prepare_target
-from xai_gen.metrics.frechet import classifier_features
+from xai_gen.metrics.registry import resolve_metrics
 
 __all__ = ["SHARD_KIND", "TARGETS", "Work", "tensor_digest"]
 
@@ -48,9 +46,25 @@ def tensor_digest(tensors: dict[str, Tensor], rows: list[list[Any]]) -> str:
     return f"{digest:08x}"
 
 
-def _features(classifier: nn.Module, images: Tensor) -> Tensor:
-    """`(B, D)` float32 penultimate features of `images`, on the CPU."""
-    return classifier_features(classifier, images.detach()).float().contiguous()
+def _costs(parts: dict[str, list[BatchResult]]) -> dict[str, Any]:
+    """Per method, what the shard's batches cost and said: seconds, memory, notices (text ->
+    batches that raised it), metric warnings (metric -> text -> count) and metric errors."""
+    out: dict[str, Any] = {"seconds": {}, "metric_seconds": {}, "peak_memory": {}, "notices": {}, "warnings": {}}
+    errors: dict[str, str] = {}
+    for name, results in parts.items():
+        out["seconds"][name] = sum(r.seconds for r in results)
+        out["metric_seconds"][name] = sum(r.metric_seconds for r in results)
+        out["peak_memory"][name] = max((r.peak_memory for r in results), default=0.0)
+        notices: dict[str, int] = {}
+        warnings: dict[str, dict[str, int]] = {}
+        for r in results:
+            for text in r.notices:
+                notices[text] = notices.get(text, 0) + 1
+            merge_counts(warnings, r.warnings)
+            for key, err in r.errors.items():
+                errors.setdefault(key, err)
+        out["notices"][name], out["warnings"][name] = notices, warnings
+    return {**out, "errors": errors}
 
 
 def _load(source: Source, index: int) -> Item:
@@ -62,18 +76,6 @@ def _load(source: Source, index: int) -> Item:
     if item.reason is None and not torch.isfinite(item.image).all():
         item.reason, item.image = "non-finite pixel values (NaN or inf)", None
     return item
-
-
-@dataclass
-class _Part:
-    """One method's result on consecutive kept items, with their metric values."""
-
-    positions: list[int]
-    explanation: Explanation
-    metrics: dict[str, Tensor]
-    peak_memory: float = 0.0
-    metric_seconds: float = 0.0
-    features: Tensor | None = None  # of the counterfactuals, for set-level metrics
 
 
 @dataclass
@@ -120,23 +122,21 @@ class Work:
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     selection: Tensor | None = None
     seed: int = 0
-    batch_size: int = 32
-    shard_size: int = 256
+    batch_size: int = BATCH_SIZE
+    shard_size: int = SHARD_SIZE
     target: str = "predicted"
-    expensive_n: int = 5
+    expensive_n: int = EXPENSIVE_N
     device: str = "cpu"
     measure_memory: bool = False
     features: nn.Module | None = None
     explained_class: bool = False
     job_id: str = ""
     _explainers: list[Explainer] | None = field(default=None, init=False, repr=False)
-    _metric_infos: dict[str, MetricInfo] | None = field(default=None, init=False, repr=False)
+    _plan: Plan | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "shard_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        positive_int(self.batch_size, "batch_size")
+        positive_int(self.shard_size, "shard_size")
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
         if not self.methods:
@@ -144,7 +144,7 @@ class Work:
 
     def __getstate__(self) -> dict[str, Any]:
         # Explainers and metrics are rebuilt where the work runs, next to the model on its device.
-        return {**self.__dict__, "_explainers": None, "_metric_infos": None}
+        return {**self.__dict__, "_explainers": None, "_plan": None}
 
     def __len__(self) -> int:
         return len(self.source) if self.selection is None else len(self.selection)
@@ -180,11 +180,19 @@ class Work:
             self._explainers = make_explainers(self.methods, self.resources, self.params, self.kinds)
         return self._explainers
 
-    def metric_infos(self) -> dict[str, MetricInfo]:
-        """The job's metrics by name (ours and Quantus'), resolved once per process."""
-        if self._metric_infos is None:
-            self._metric_infos = resolve_metrics(self.metrics)
-        return self._metric_infos
+    def plan(self) -> Plan:
+        """The job's settings as the evaluation loop reads them; its metrics (ours and
+        Quantus') are resolved once per process."""
+        if self._plan is None:
+            self._plan = Plan(
+                metrics=resolve_metrics(self.metrics),
+                metric_options=self.metric_options,
+                seed=self.seed,
+                batch_size=self.batch_size,
+                expensive_n=self.expensive_n,
+                measure_memory=self.measure_memory,
+            )
+        return self._plan
 
     def explain_shard(self, shard: int) -> bytes:
         """Explain every item of `shard`; returns the shard file (safetensors bytes).
@@ -212,21 +220,13 @@ class Work:
             rows.append([position, item.id, item.label, item.reason])
             if item.reason is None:
                 good.append((position, item))
-        parts: dict[str, list[_Part]] = {}
-        seconds: dict[str, float] = {}
-        metric_seconds: dict[str, float] = {}
-        peak: dict[str, float] = {}
-        errors: dict[str, str] = {}
+        parts: dict[str, list[BatchResult]] = {}
         failed: dict[int, str] = {}
         for name, explainer in zip(self.methods, explainers):
-            parts[name], seconds[name], peak[name], metric_seconds[name] = [], 0.0, 0.0, 0.0
+            parts[name] = []
             for start in range(0, len(good), self.batch_size):
                 batch = good[start : start + self.batch_size]
-                for part in self._explain_batch(name, explainer, batch, device, failed, errors):
-                    seconds[name] += part.explanation.seconds
-                    metric_seconds[name] += part.metric_seconds
-                    peak[name] = max(peak[name], part.peak_memory)
-                    parts[name].append(part)
+                parts[name] += self._explain_batch(name, explainer, batch, device, failed)
         kept = [p for p, _ in good if p not in failed]
         for row in rows:
             if row[0] in failed:
@@ -239,12 +239,9 @@ class Work:
             "shard": shard,
             "rows": rows,
             "digest": tensor_digest(tensors, rows),
-            "seconds": seconds,
-            "metric_seconds": metric_seconds,
-            "peak_memory": peak,
             "params": {m: p[0].explanation.params for m, p in parts.items() if p},
             "parts": {m: sorted(p[0].explanation.parts) for m, p in parts.items() if p},
-            "errors": errors,
+            **_costs(parts),
         }
         header = {"kind": SHARD_KIND, "version": __version__, **meta}
         return safetensors_bytes(tensors, metadata={META_KEY: json.dumps(header)})
@@ -256,90 +253,46 @@ class Work:
         batch: list[tuple[int, Item]],
         device: torch.device,
         failed: dict[int, str],
-        errors: dict[str, str],
-    ) -> list[_Part]:
+    ) -> list[BatchResult]:
         """One `attribute` call on the batch; if it fails, one call per item to find the bad ones."""
-        positions = [p for p, _ in batch]
         x = torch.stack([item.image for _, item in batch]).to(device)
         target = (
             torch.tensor([item.label for _, item in batch], device=device)
             if self.target == "label"
             else None
         )
-        torch.manual_seed(batch_seed(self.seed, name, positions[0]))
-        try:
-            with PeakMemory(device) if self.measure_memory else nullcontext() as mem:
-                exp = explainer.attribute(self.model, x, target)
-        except Exception as err:  # noqa: BLE001 - retried item by item below
-            if len(batch) == 1:
-                failed.setdefault(positions[0], f"{name} failed: {type(err).__name__}: {err}")
-                return []
-            return [
-                part
-                for one in batch
-                for part in self._explain_batch(name, explainer, [one], device, failed, errors)
-            ]
         truth = {
             k: torch.stack([item.truth[k] for _, item in batch]).to(device)
             for k in batch[0][1].truth
         }
-        started = time.perf_counter()
-        metrics = self._metrics(name, explainer, exp, positions, truth, errors)
-        spent = time.perf_counter() - started
-        features = None
-        if self.features is not None and exp.counterfactuals is not None:
-            features = _features(self.features, exp.counterfactuals)
-        peak = float(mem.peak) if mem is not None else 0.0
-        return [_Part(positions, exp, metrics, peak, spent, features)]
+        positions = [p for p, _ in batch]
+        try:
+            return [
+                explain_batch(
+                    self.plan(), name, explainer, self.model, Batch(x, target, truth, positions),
+                    self.resources, self.features,
+                )
+            ]
+        except Exception as err:  # noqa: BLE001 - retried item by item below
+            if len(batch) == 1:
+                failed.setdefault(positions[0], f"{name} failed: {type(err).__name__}: {err}")
+                return []
+            return [part for one in batch for part in self._explain_batch(name, explainer, [one], device, failed)]
 
     def _per_input(self, inputs: Tensor) -> dict[str, Tensor]:
         """What a comparison needs of each kept input: its features and explained class."""
         out = {}
         device = torch.device(self.device)
         if self.features is not None:
-            out["input_features"] = _features(self.features, inputs)
+            out["input_features"] = features_of(self.features, inputs)
         if self.explained_class:
             explained = prepare_target(self.model, inputs.to(device), None, self.batch_size)
             if explained is not None:  # a regression output explains no class
                 out["explained"] = explained.cpu().to(torch.int64)
         return out
 
-    def _metrics(
-        self,
-        name: str,
-        explainer: Explainer,
-        exp: Explanation,
-        positions: list[int],
-        truth: dict[str, Tensor],
-        errors: dict[str, str],
-    ) -> dict[str, Tensor]:
-        """Per-item values of every applicable metric, `(len(positions),)` float64 each."""
-        values = {}
-        for metric, info in self.metric_infos().items():
-            needs_explainer = "explainer" in info.needs
-            # Metrics that re-run the explainer cost an explanation per evaluation: they run
-            # on the job's first `expensive_n` items only (positions are ascending).
-            k = sum(p < self.expensive_n for p in positions) if needs_explainer else len(positions)
-            available = {
-                **self.resources,
-                **{key: value[:k] for key, value in truth.items()},  # aligned with exp[:k]
-                "explainer": explainer,
-                **self.metric_options.get(metric, {}),
-            }
-            out = torch.full((len(positions),), float("nan"), dtype=torch.float64)
-            if not metric_applies(metric, info, exp, available):
-                continue
-            if k:
-                part = exp if k == len(positions) else exp[:k]
-                try:
-                    out[:k] = evaluate_metric(metric, info, self.model, part, available).detach().cpu().double()
-                except Exception as err:  # noqa: BLE001 - a metric failure leaves NaN, recorded
-                    errors[f"{name}/{metric}"] = f"{type(err).__name__}: {err}"
-            values[metric] = out
-        return values
-
     def _tensors(
-        self, kept: list[int], items: dict[int, Item], parts: dict[str, list[_Part]]
+        self, kept: list[int], items: dict[int, Item], parts: dict[str, list[BatchResult]]
     ) -> dict[str, Tensor]:
         """The shard's tensors, restricted to the items every method explained."""
         tensors = {"item": torch.tensor(kept, dtype=torch.int64)}

@@ -34,18 +34,34 @@ from xai_gen.metrics.localisation import (
 )
 from xai_gen.metrics.randomisation import cascade_layers, randomisation_similarity
 from xai_gen.metrics.registry import (
+    GROUND_TRUTH,
     METRICS,
     MetricInfo,
+    MetricProvider,
     applicable,
     check_options,
     evaluate,
+    evaluate_metric,
+    ground_truth_metrics,
+    metric_applies,
+    metric_names,
     missing,
+    register_provider,
+    resolve_metrics,
 )
 from xai_gen.metrics.traversal import traversal_monotonicity
 
 __all__ = [
+    "GROUND_TRUTH",
     "METRICS",
     "MetricInfo",
+    "MetricProvider",
+    "evaluate_metric",
+    "ground_truth_metrics",
+    "metric_applies",
+    "metric_names",
+    "register_provider",
+    "resolve_metrics",
     "applicable",
     "cascade_layers",
     "complexity",

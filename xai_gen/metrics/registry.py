@@ -1,9 +1,15 @@
-"""The metric registry the comparison runner uses: name -> function, direction and needs."""
+"""The metric registry: name -> function, direction and needs, and how metrics are dispatched.
+
+Our metrics are the entries of `METRICS`; another library's metrics join through a provider
+(`register_provider`): a name prefix such as `"quantus:"` and a function that turns a name or
+one of the library's metric objects into a `MetricInfo`. Every metric, ours or a provider's, is
+then checked (`metric_applies`) and run (`evaluate_metric`) the same way.
+"""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -40,7 +46,25 @@ from xai_gen.metrics.localisation import (
 from xai_gen.metrics.randomisation import randomisation_similarity
 from xai_gen.metrics.traversal import traversal_monotonicity
 
-__all__ = ["METRICS", "MetricInfo", "applicable", "check_options", "evaluate", "missing"]
+__all__ = [
+    "GROUND_TRUTH",
+    "METRICS",
+    "MetricInfo",
+    "MetricProvider",
+    "applicable",
+    "check_options",
+    "evaluate",
+    "evaluate_metric",
+    "ground_truth_metrics",
+    "metric_applies",
+    "metric_names",
+    "missing",
+    "register_provider",
+    "resolve_metrics",
+]
+
+#: Optional ground-truth attributes of a data set -> the metric input each one feeds.
+GROUND_TRUTH = {"masks": "masks", "difference": "true_difference", "healthy": "true_counterfactuals"}
 
 # Filled from the Explanation itself; never taken from `available`.
 _FIXED = ("model", "x", "attributions", "target")
@@ -248,13 +272,132 @@ def evaluate(name: str, model: Model, explanation: Explanation, **available: Any
         tensor([1.])
     """
     info = _info(name)
-    have = _gather(explanation, available)
-    lacking = _missing(info, have)
+    lacking = _missing(info, _gather(explanation, available))
     if lacking:
         raise ValueError(
             f"metric {name!r} needs {', '.join(lacking)}: pass them to evaluate() as keyword "
             f"arguments (or use an explainer whose Explanation reports them)"
         )
+    return _call(info, model, explanation, available)
+
+
+def _call(info: MetricInfo, model: Model, explanation: Explanation, available: Mapping[str, Any]) -> Tensor:
+    """`info.fn` with the names its signature accepts, drawn by `_gather`."""
     accepted = inspect.signature(info.fn).parameters
-    kwargs = {k: v for k, v in have.items() if k in accepted}
+    kwargs = {k: v for k, v in _gather(explanation, available).items() if k in accepted}
     return info.fn(model, explanation.inputs, explanation.attributions, explanation.targets, **kwargs)
+
+
+@dataclass(frozen=True)
+class MetricProvider:
+    """Another library's metrics: names `"<prefix><Name>"` and the library's metric objects.
+
+    Attributes:
+        prefix: the names' prefix, e.g. `"quantus:"`.
+        resolve: a name with the prefix, or a metric object the provider `owns` ->
+            `(report name, MetricInfo)`.
+        owns: whether a (non-string) metric object belongs to this provider.
+    """
+
+    prefix: str
+    resolve: Callable[[Any], tuple[str, MetricInfo]]
+    owns: Callable[[Any], bool]
+
+
+_PROVIDERS: dict[str, MetricProvider] = {}
+
+
+def register_provider(provider: MetricProvider) -> MetricProvider:
+    """Make `resolve_metrics` accept the provider's names and metric objects; returns it.
+
+    Example:
+        >>> p = register_provider(MetricProvider("demo:", lambda m: (m, METRICS["sparseness"]),
+        ...                                      lambda m: False))
+        >>> list(resolve_metrics("demo:mine"))
+        ['demo:mine']
+        >>> _ = _PROVIDERS.pop("demo:")
+    """
+    _PROVIDERS[provider.prefix] = provider
+    return provider
+
+
+def _provider_of(entry: Any) -> MetricProvider | None:
+    for provider in _PROVIDERS.values():
+        if entry.startswith(provider.prefix) if isinstance(entry, str) else provider.owns(entry):
+            return provider
+    return None
+
+
+def resolve_metrics(metrics: str | Sequence[Any]) -> dict[str, MetricInfo]:
+    """The requested metrics by name: ours from `METRICS`, the others through their provider.
+
+    Args:
+        metrics: `"all"` (every metric of `METRICS`), a comma-separated string, or a list. An
+            entry is one of our names, or a provider's name or metric object (Quantus':
+            `"quantus:<ClassName>"`, a `quantus.Metric` instance or class, see
+            `xai_gen.interop.quantus_metric`).
+
+    Returns:
+        name -> `MetricInfo`, in the order given.
+
+    Raises:
+        ValueError: an unknown name, or two entries with the same name.
+        TypeError: an entry that is neither a name nor a provider's metric object.
+
+    Example:
+        >>> list(resolve_metrics("sparseness, complexity"))
+        ['sparseness', 'complexity']
+    """
+    if isinstance(metrics, str) and metrics == "all":
+        return dict(METRICS)
+    if isinstance(metrics, str):
+        entries: list[Any] = [m.strip() for m in metrics.split(",") if m.strip()]
+    else:
+        entries = list(metrics)
+    unknown = sorted(e for e in entries if isinstance(e, str) and e not in METRICS and _provider_of(e) is None)
+    if unknown:
+        others = " or ".join(f"'{p}<Name>'" for p in _PROVIDERS)
+        raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}" + (f" or {others}" if others else ""))
+    infos: dict[str, MetricInfo] = {}
+    for entry in entries:
+        if isinstance(entry, str) and entry in METRICS:
+            name, info = entry, METRICS[entry]
+        elif (provider := _provider_of(entry)) is not None:
+            name, info = provider.resolve(entry)
+        else:
+            raise TypeError(f"a metric must be a name or a provider's metric object, got {type(entry).__name__}")
+        if name in infos:
+            raise ValueError(f"metric {name!r} is requested twice")
+        infos[name] = info
+    return infos
+
+
+def metric_names(metrics: str | Sequence[Any]) -> list[str]:
+    """`"all"`, a comma-separated string or a list -> metric names (see `resolve_metrics`)."""
+    return list(resolve_metrics(metrics))
+
+
+def metric_applies(info: MetricInfo, explanation: Explanation, available: Mapping[str, Any]) -> bool:
+    """Whether everything `info` needs is in `explanation` or in `available`."""
+    return not _missing(info, _gather(explanation, available))
+
+
+def evaluate_metric(
+    info: MetricInfo, model: Model, explanation: Explanation, available: Mapping[str, Any]
+) -> Tensor | None:
+    """One metric (ours or a provider's) on one explanation: `(N,)`, or None where it does not
+    apply (`metric_applies`). The metric gets the names its signature accepts (see `evaluate`)."""
+    if not metric_applies(info, explanation, available):
+        return None
+    return _call(info, model, explanation, available)
+
+
+def ground_truth_metrics(infos: Mapping[str, MetricInfo]) -> list[str]:
+    """The metrics among `infos` that read a data set's ground truth (`GROUND_TRUTH`).
+
+    Example:
+        >>> ground_truth_metrics(resolve_metrics("pointing_game, sparseness"))
+        ['pointing_game']
+    """
+    truth = set(GROUND_TRUTH.values())
+    return [m for m, info in infos.items() if info.needs & truth or any(g & truth for g in info.needs_one_of)]
