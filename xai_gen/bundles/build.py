@@ -138,7 +138,12 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 def needed(dataset: str, names: Collection[str], preset: str = "full") -> set[str]:
     """`names` with the components they are trained on, and the classifier (every quality
-    figure is measured in its features)."""
+    figure is measured in its features).
+
+    Example:
+        >>> sorted(needed("mnist", ["head"]))
+        ['autoencoder', 'classifier', 'head']
+    """
     order = spec.components(dataset, preset)
     wanted = {"classifier", *names}
     for comp in reversed(order):  # a component comes after those it depends on
@@ -148,7 +153,12 @@ def needed(dataset: str, names: Collection[str], preset: str = "full") -> set[st
 
 
 def dependants(dataset: str, names: Collection[str], preset: str = "full") -> set[str]:
-    """`names` with every component trained on one of them, directly or not."""
+    """`names` with every component trained on one of them, directly or not.
+
+    Example:
+        >>> sorted(dependants("synthetic-cxr", ["autoencoder"]))
+        ['autoencoder', 'head', 'regression_head']
+    """
     out = set(names)
     for comp in spec.components(dataset, preset):
         if out.intersection(comp.depends):
@@ -261,8 +271,8 @@ def assemble(
                     continue
                 except (FileNotFoundError, ValueError) as err:
                     if not train_missing:
-                        later = sorted(wanted & set(train))
-                        raise ValueError(f"{dataset}: {later or 'the bundle'} needs {comp.name}, which {out} "
+                        later = ", ".join(sorted(wanted & set(train))) or "the bundle"
+                        raise ValueError(f"{dataset}: {later} needs {comp.name}, which {out} "
                                          f"does not hold current ({err}): train it too or put it there") from err
                     if path.is_file() and not isinstance(err, StaleBundleError):
                         warnings.warn(f"{path} is unreadable ({err}); training {comp.name} again", stacklevel=2)

@@ -26,13 +26,13 @@ from xai_gen.bundles.shipped import SHIPPED_DIR, load_shipped
 from xai_gen.latent import ConditionalLatentModel, LatentClassifier, LatentModel
 from xai_gen.models import SmallCNN
 
-#: What `parts` may name: the model attributes of a `Bundle`.
 PARTS = (
     "classifier", "latent_model", "latent_classifier", "conditional_model", "binary_classifier",
     "regression_head", "oracle", "wgan_latent_model",
 )
-#: Where bundles trained with a `preset` are cached by default.
+"""What `parts` may name: the model attributes of a `Bundle`."""
 CACHE_DIR = Path("runs/bundles")
+"""Where bundles trained with a `preset` are cached by default."""
 
 
 @dataclass
