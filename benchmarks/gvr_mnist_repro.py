@@ -1,7 +1,7 @@
 """GVR on MNIST: the paper's experiment (Seah et al. 2018, Sec. 3, Figs. 6 and 7), with the
 paper's plain Algorithm 2 (`GVR.paper`) beside the defaults, judged by an oracle.
 
-With the bundled MNIST models (`mnist_bundle(preset="shipped")` by default: autoencoder latent model, the `SmallCNN` image
+With the bundled MNIST models (`mnist_bundle()` by default: autoencoder latent model, the `SmallCNN` image
 classifier explained through the decoder, and a linear head on the codes, the paper's linear
 classifier with a 10-way softmax):
 
@@ -47,13 +47,13 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 import xai_gen as xg
+from xai_gen.bundles import PRESETS, mnist_bundle
 from xai_gen.compare.report import markdown_table
 from xai_gen.data import mnist_5k
 from xai_gen.explainer import Explanation
 from xai_gen.metrics.counterfactual import proximity_l2
 from xai_gen.models import SmallCNN, load_classifier, save_classifier
 from xai_gen.recipes import train_classifier
-from xai_gen.recipes.bundle import mnist_bundle
 from xai_gen.recipes.classifier import ClassifierConfig
 from xai_gen.viz.overlay import overlay, show_image
 
@@ -185,9 +185,9 @@ def markdown(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "gvr_mnist_repro")
-    parser.add_argument("--preset", choices=("shipped", "fast", "full"), default="shipped",
-                        help="mnist_bundle preset: the pretrained files of the package (default), or trained here")
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "mnist", help="mnist_bundle cache")
+    parser.add_argument("--preset", choices=PRESETS, default=None,
+                        help="mnist_bundle preset: train here (default: the pretrained files of the package)")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / "runs" / "bundles", help="mnist_bundle cache")
     parser.add_argument("--oracle", type=Path, default=ROOT / "runs" / "mnist_oracle" / "oracle.safetensors")
     parser.add_argument("--max-steps", type=int, default=500)
     parser.add_argument("--n-test", type=int, default=1000, help="held-out digits of the runner-up runs")

@@ -24,8 +24,8 @@ import torch
 from torch import Tensor
 
 import xai_gen as xg
+from xai_gen.bundles import mnist_bundle, synthetic_cxr_bundle
 from xai_gen.metrics.counterfactual import counterfactual_error, oracle_agreement, validity
-from xai_gen.recipes.bundle import mnist_bundle, synthetic_cxr_bundle
 
 COUNTERFACTUALS = ("decoded", "residual")
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = []
-    cxr = synthetic_cxr_bundle(preset="shipped", progress=False, parts={"latent_model", "oracle"})
+    cxr = synthetic_cxr_bundle(progress=False, parts={"latent_model", "oracle"})
     split = getattr(cxr, args.split)
     with torch.no_grad():
         called = cxr.classifier(split.images).argmax(1)
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind in COUNTERFACTUALS:
         rows.append(("synthetic-cxr, diseased -> healthy", len(pick), kind,
                      measure(cxr, split.images[pick], torch.ones_like(pick), kind, 100, split.healthy[pick])))
-    mnist = mnist_bundle(preset="shipped", progress=False, parts={"latent_model", "oracle"})
+    mnist = mnist_bundle(progress=False, parts={"latent_model", "oracle"})
     digits = getattr(mnist, args.split).images[: args.n_digits].contiguous()
     with torch.no_grad():
         predicted = mnist.classifier(digits).argmax(1)

@@ -1,6 +1,6 @@
 """Latent Shift on the bundled MNIST models: speed, stop rules, counterfactuals and heat maps.
 
-With `mnist_bundle(preset="shipped")` (the pretrained files of the package by default; `--preset
+With `mnist_bundle()` (the pretrained files of the package by default; `--preset
 fast|full` trains them here; autoencoder latent model, latent 100; `SmallCNN` image classifier;
 linear head on the codes), the held-out digits explained for their predicted class:
 
@@ -37,10 +37,10 @@ import torch
 from torch import Tensor, nn
 
 from xai_gen import LatentShift
+from xai_gen.bundles import PRESETS, Bundle, mnist_bundle
 from xai_gen.explainer import Explanation
 from xai_gen.explainers.latent_shift import _heat_map
 from xai_gen.metrics._stats import spearman_rows
-from xai_gen.recipes.bundle import Bundle, mnist_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,11 +124,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n", type=int, default=1000, help="digits explained with the defaults")
     p.add_argument("--sweep-n", type=int, default=200, help="digits of the step sweep")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--preset", choices=("shipped", "fast", "full"), default="shipped", help="mnist_bundle preset")
+    p.add_argument("--preset", choices=PRESETS, default=None,
+                   help="mnist_bundle preset: train here (default: the pretrained files of the package)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    bundle = mnist_bundle(ROOT / "runs" / "mnist", progress=False, preset=args.preset)
+    bundle = mnist_bundle(ROOT / "runs" / "bundles", progress=False, preset=args.preset)
     results = run(bundle, args.n, args.sweep_n)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))

@@ -1,6 +1,6 @@
 """GVR speed: 1,000 MNIST GVRs in one batched call, through the image classifier and the latent head.
 
-Setup: the shipped MNIST bundle, `mnist_bundle(preset="shipped")` (autoencoder latent model, latent 100; the `SmallCNN` image classifier,
+Setup: the shipped MNIST bundle, `mnist_bundle()` (autoencoder latent model, latent 100; the `SmallCNN` image classifier,
 explained through the decoder, and a linear head on the codes, a `LatentClassifier`, which
 classifies codes directly), the 1,000 held-out digits, the predicted class against the
 runner-up, at most 500 steps.
@@ -31,8 +31,8 @@ import torch
 from torch import Tensor
 
 from xai_gen import GVR
+from xai_gen.bundles import mnist_bundle
 from xai_gen.explainer import Explanation
-from xai_gen.recipes.bundle import mnist_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Digits in the one-at-a-time subset (seeded random, scaled to 1,000).
@@ -50,7 +50,7 @@ class GVRSetup:
 
 def _setup(model_name: str, gvr_of: Any) -> GVRSetup:
     """The bundle's 1,000 held-out digits, the model's predicted classes and a warmed-up GVR."""
-    bundle = mnist_bundle(progress=False, preset="shipped")
+    bundle = mnist_bundle(progress=False)
     model = getattr(bundle, model_name)
     images = bundle.test.images.contiguous()
     with torch.no_grad():

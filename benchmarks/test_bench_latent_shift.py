@@ -1,6 +1,6 @@
 """Latent Shift speed: 1,000 MNIST explanations in one batched call (target: <= 10 s on 2 cores).
 
-Setup: the shipped MNIST bundle, `mnist_bundle(preset="shipped")` (autoencoder latent model, latent 100), the 1,000 held-out digits,
+Setup: the shipped MNIST bundle, `mnist_bundle()` (autoencoder latent model, latent 100), the 1,000 held-out digits,
 each explained for its predicted class with `LatentShift`'s defaults, through
 
 * the image classifier (`SmallCNN`), scored on the decoded images: what the comparison runs;
@@ -29,8 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from xai_gen import LatentShift
+from xai_gen.bundles import Bundle, mnist_bundle
 from xai_gen.explainer import Explanation
-from xai_gen.recipes.bundle import Bundle, mnist_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ def bundle() -> Iterator[Bundle]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield mnist_bundle(progress=False, preset="shipped")
+        yield mnist_bundle(progress=False)
     finally:
         torch.set_num_threads(threads)
 

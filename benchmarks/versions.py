@@ -34,9 +34,9 @@ import torch
 
 def export(path: Path) -> None:
     """Pickle the shipped MNIST generator, encoder, head, classifier and 1,000 test digits."""
-    from xai_gen.recipes.bundle import mnist_bundle
+    from xai_gen.bundles import mnist_bundle
 
-    bundle = mnist_bundle(preset="shipped", progress=False)
+    bundle = mnist_bundle(progress=False)
     lm = bundle.latent_model
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"generator": lm.generator, "encoder": lm.encoder, "latent_dim": lm.latent_dim,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from bundle_utils import use_tiny_bundles
 
 from xai_gen._io import load_tensors, save_tensors
 from xai_gen.bundles import (
@@ -18,7 +18,6 @@ from xai_gen.bundles import (
     load_component,
     load_shipped,
     quality,
-    shipped,
     spec,
 )
 from xai_gen.cli import main
@@ -45,7 +44,7 @@ def test_shipped_file_is_current_and_remeasures_its_recorded_quality(dataset, na
     model = parts[name]
     prov = model.meta["provenance"]
     assert prov["config"] == spec.component(dataset, name).config_dict()
-    assert prov["data"] == build.signature(dataset, name)
+    assert prov["data"] == spec.signature(dataset, name)
     assert prov["hardware"]["device"] in ("cpu", "cuda") and prov["wall_seconds"] > 0
     again = quality.measure(name, model, parts, prepared[dataset], quick=True)
     (key, value), = again.items()
@@ -115,34 +114,14 @@ def test_verify_command_checks_every_shipped_file(capsys):
 # -- building ----------------------------------------------------------------------------------
 
 
-def _tiny(dataset: str, preset: str = "full") -> list[spec.Component]:
-    """The real components, each cut to two optimisation steps (the build is under test)."""
-
-    def cut(cfg):
-        extra = {"consistency_z1": 5} if hasattr(cfg, "consistency_z1") else {}
-        return dataclasses.replace(cfg, stop_after=2, **extra)
-
-    return [dataclasses.replace(c, config={k: cut(v) for k, v in c.config.items()} if isinstance(c.config, dict)
-                                else cut(c.config)) for c in spec.components(dataset, preset)]
-
-
-def _small_digits() -> tuple[ImageSplit, ImageSplit]:
+@pytest.fixture
+def tiny_build(monkeypatch):
     g = torch.Generator().manual_seed(0)
 
     def split(n: int) -> ImageSplit:
         return ImageSplit(torch.rand(n, 1, 28, 28, generator=g) * 2 - 1, torch.arange(n) % 10)
 
-    return split(160), split(60)
-
-
-@pytest.fixture
-def tiny_build(monkeypatch):
-    for module in (build, shipped):
-        monkeypatch.setattr(module, "components", _tiny)
-    monkeypatch.setattr(shipped, "component", lambda d, n, p="full": next(c for c in _tiny(d, p) if c.name == n))
-    monkeypatch.setattr(build, "load_data", lambda dataset: _small_digits())
-    monkeypatch.setattr(quality, "TRAVERSAL_N", 2)
-    monkeypatch.setattr(quality, "TRAVERSAL_INVERT_STEPS", 2)
+    use_tiny_bundles(monkeypatch, (split(160), split(60)))
 
 
 def test_build_writes_provenance_and_is_deterministic(tmp_path, tiny_build):

@@ -97,20 +97,17 @@ def test_cache_dir_flag_and_environment_variable(tmp_path, monkeypatch) -> None:
 
 def _trained(cache: Path) -> set[str]:
     """The components trained into a data set's cache folder."""
-    return {p.parent.name for p in cache.rglob("*.safetensors") if not p.name.endswith(".ckpt.safetensors")}
+    return {p.stem for p in cache.glob("*.safetensors")}
 
 
 def test_retrain_trains_only_the_models_the_methods_and_metrics_need(tmp_path, monkeypatch) -> None:
-    from test_recipes_bundle import _digits, _tiny_settings
+    from bundle_utils import digits, use_tiny_bundles
 
     from xai_gen.cli import build_parser
     from xai_gen.cli import compare as compare_cli
     from xai_gen.cli import explain as explain_cli
-    from xai_gen.data.mnist import MNIST5k
-    from xai_gen.recipes import bundle as bundle_module
 
-    monkeypatch.setattr(bundle_module, "_settings", _tiny_settings)
-    monkeypatch.setattr(bundle_module, "mnist_5k", lambda: MNIST5k(_digits(60, 0), _digits(20, 1)))
+    use_tiny_bundles(monkeypatch, (digits(60, 0), digits(20, 1)))
     cache = tmp_path / "cache"
 
     def compare(methods: str, metrics: str) -> set[str]:
@@ -127,7 +124,7 @@ def test_retrain_trains_only_the_models_the_methods_and_metrics_need(tmp_path, m
         ["explain", "--data", "mnist", "--methods", "latent_traversal", "--n", "1", "--retrain", "--quiet",
          "--cache-dir", str(cache), "--out", str(tmp_path / "ex")])
     assert explain_cli.run(args) == 0
-    # On MNIST the traversal walks GVR's path on the autoencoder: the conditional GAN stays untrained.
+    # On MNIST the traversal walks GVR's path on the autoencoder: the conditional model stays untrained.
     assert _trained(cache / "mnist") == {"classifier", "autoencoder"}
 
 

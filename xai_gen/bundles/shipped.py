@@ -16,14 +16,7 @@ import torch
 from torch import nn
 
 from xai_gen._io import load_state, load_tensors
-from xai_gen.bundles.spec import (
-    DATASETS,
-    ORACLE_KIND,
-    check_dataset,
-    component,
-    components,
-    signature,
-)
+from xai_gen.bundles import spec
 from xai_gen.latent import ConditionalLatentModel, LatentClassifier, LatentModel, nets
 from xai_gen.models import load_classifier
 
@@ -59,7 +52,9 @@ def _differences(saved: Any, wanted: Any, prefix: str) -> list[str]:
     return [] if saved == wanted else [f"{prefix}: {saved!r} in the file, {wanted!r} now"]
 
 
-def check_provenance(path: str | Path, dataset: str, name: str, preset: str = "full") -> dict[str, Any]:
+def check_provenance(
+    path: str | Path, dataset: str, name: str, preset: str = "full", data: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Raise `StaleBundleError` unless the file's recipe, config and data match the current ones.
 
     Args:
@@ -67,6 +62,7 @@ def check_provenance(path: str | Path, dataset: str, name: str, preset: str = "f
         dataset: its data set.
         name: its component name.
         preset: the preset whose configs it must match.
+        data: the data signature it must match (default: the shipped bundle's data).
 
     Returns:
         the file's provenance.
@@ -77,8 +73,8 @@ def check_provenance(path: str | Path, dataset: str, name: str, preset: str = "f
         ('classifier', 'mnist_5k')
     """
     prov = read_provenance(path)
-    comp = component(dataset, name, preset)
-    wanted = {"recipe": comp.recipe, "config": comp.config_dict(), "data": signature(dataset, name)}
+    comp = spec.component(dataset, name, preset)
+    wanted = {"recipe": comp.recipe, "config": comp.config_dict(), "data": spec.signature(dataset, name, data)}
     diffs = [line for key, value in wanted.items() for line in _differences(prov.get(key), value, key)]
     if diffs:
         raise StaleBundleError(
@@ -92,7 +88,7 @@ def check_provenance(path: str | Path, dataset: str, name: str, preset: str = "f
 
 def load_oracle(path: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Read an oracle classifier file (a `nets` network with logits `(N, K)`); eval mode, `.meta` set."""
-    tensors, header = load_tensors(path, kind=ORACLE_KIND)
+    tensors, header = load_tensors(path, kind=spec.ORACLE_KIND)
     model = nets.build(header.spec["architecture"])
     load_state(model, tensors, path)
     model.meta = header.meta
@@ -110,7 +106,8 @@ _LOADERS = {
 
 
 def load_component(
-    dataset: str, name: str, directory: str | Path | None = None, preset: str = "full"
+    dataset: str, name: str, directory: str | Path | None = None, preset: str = "full",
+    data: dict[str, Any] | None = None,
 ) -> nn.Module:
     """Load one component of a bundle after checking its provenance (`check_provenance`).
 
@@ -119,13 +116,14 @@ def load_component(
         name: component name (see `xai_gen.bundles.components`).
         directory: root holding `<dataset>/<name>.safetensors`; default the shipped files.
         preset: the preset whose configs the file must match.
+        data: the data signature the file must match (default: the shipped bundle's data).
 
     Returns:
         the model in eval mode.
     """
-    path = Path(directory or SHIPPED_DIR) / check_dataset(dataset) / f"{name}.safetensors"
-    check_provenance(path, dataset, name, preset)
-    return _LOADERS[component(dataset, name, preset).recipe](path)
+    path = Path(directory or SHIPPED_DIR) / spec.check_dataset(dataset) / f"{name}.safetensors"
+    check_provenance(path, dataset, name, preset, data)
+    return _LOADERS[spec.component(dataset, name, preset).recipe](path)
 
 
 def load_shipped(
@@ -140,7 +138,7 @@ def load_shipped(
         ['autoencoder', 'binary_classifier', 'classifier', 'conditional', 'head', 'oracle',
          'wgan_gp']
     """
-    wanted = components(dataset, preset)
+    wanted = spec.components(dataset, preset)
     if names is not None:
         known = [c.name for c in wanted]
         unknown = sorted(set(names) - set(known))
@@ -157,5 +155,5 @@ def load_shipped(
 
 def shipped_datasets() -> list[str]:
     """The data sets whose bundle files are all present in the package."""
-    return [d for d in DATASETS
-            if all((SHIPPED_DIR / d / f"{c.name}.safetensors").is_file() for c in components(d))]
+    return [d for d in spec.DATASETS
+            if all((SHIPPED_DIR / d / f"{c.name}.safetensors").is_file() for c in spec.components(d))]

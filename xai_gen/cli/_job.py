@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from xai_gen._core.devices import resolve_device
+from xai_gen.bundles.spec import load_data
 from xai_gen.cli._setup import DATASETS, BundleLoader, bundle_parts, method_params, open_bundle
 from xai_gen.evaluation.plan import BATCH_SIZE, EXPENSIVE_N, SHARD_SIZE, sample_index
 from xai_gen.jobs import FolderSource, JobSummary, RayOptions, TensorSource, Work, run_job
@@ -136,8 +137,6 @@ def _bundled_source(kind: str, bundle: Any) -> TensorSource:
     if bundle is not None:
         data = bundle.test
     else:
-        from xai_gen.bundles.spec import load_data
-
         data = load_data(kind)[1]  # the shipped bundle's test split (`xai_gen.datasets`)
     return data_source(kind, data)
 

@@ -29,6 +29,7 @@ import platformdirs
 import torch
 from torch import nn
 
+from xai_gen.bundles import load_bundle
 from xai_gen.datasets import DATASETS
 from xai_gen.explainer import PARTS, bundled_explainers, explainer_class, list_explainers
 from xai_gen.explainers.gvr import GVR
@@ -51,7 +52,8 @@ METHOD_VARIANTS: dict[str, dict[str, dict[str, Any]]] = {
     }
 }
 #: `loader(dataset, cache_dir, progress[, preset]) -> bundle`: the models and data of a data
-#: set, handed to the commands by tests in place of `load_bundle` (which also takes `parts`).
+#: set, handed to the commands by tests in place of `xai_gen.bundles.load_bundle` (which also
+#: takes `parts`).
 BundleLoader = Callable[[str, Path, bool], Any]
 
 
@@ -65,8 +67,8 @@ def add_shared_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda or auto (default cpu)")
     p.add_argument("--retrain", action="store_true",
-                   help="train the models afresh (fast preset, cached in the --cache-dir folder) instead "
-                   "of using the pretrained bundles shipped with the package")
+                   help="train the models afresh (the shipped recipes at the fast preset, cached in the "
+                   "--cache-dir folder) instead of using the pretrained bundles shipped with the package")
     p.add_argument(
         "--cache-dir",
         type=Path,
@@ -106,7 +108,8 @@ def cache_dir(args: argparse.Namespace) -> Path:
 
 
 def loader_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Extra arguments of the bundle loader: `--retrain` trains the fast preset into the cache."""
+    """Extra arguments of the bundle loader: `--retrain` trains the fast preset into the cache
+    (`xai_gen.bundles.load_bundle`)."""
     return {"preset": "fast"} if getattr(args, "retrain", False) else {}
 
 
@@ -140,21 +143,6 @@ def parse_datasets(spec: str) -> list[str]:
     if spec not in DATASETS:
         raise ValueError(f"--data must be one of {[*DATASETS, 'all']}, got {spec!r}")
     return [spec]
-
-
-def load_bundle(
-    dataset: str, cache_dir: Path, progress: bool = True, preset: str = "shipped", parts: Collection[str] | None = None
-) -> Any:
-    """The models and data of `dataset`: the shipped pretrained bundle (default; nothing is
-    trained), or with `preset="fast"` trained afresh and cached under `cache_dir/<dataset>`.
-
-    `parts` (see `bundle_parts`) limits the models loaded, or trained, to those named; None
-    loads them all."""
-    from xai_gen.recipes import bundle
-
-    settings = DATASETS[dataset]
-    make = getattr(bundle, settings.bundle)
-    return make(cache_dir=Path(cache_dir) / settings.folder, progress=progress, preset=preset, parts=parts)
 
 
 def open_bundle(

@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     b.add_argument("--out", type=Path, required=True, help="destination root (DIR/<dataset>/...)")
     b.add_argument("--work-dir", type=Path, default=Path("runs/bundle-build"),
                    help="checkpoints; a killed build resumes from them (default runs/bundle-build)")
-    b.add_argument("--only", help="comma-separated components to train; the others are loaded from --out")
+    b.add_argument("--only", help="comma-separated components to train (with those trained on them); the others "
+                   "are loaded from --out")
     b.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1, as the shipped files)")
     b.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"), help="where to train (default cpu)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")

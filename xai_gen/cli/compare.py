@@ -148,7 +148,7 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader | None = None) -> 
         bundle = open_bundle(args, dataset, parts, bundle_loader)
         setup = setup_for(dataset, bundle, methods)
         if "oracle" in parts:
-            oracle = oracle_for(bundle, cache_dir(args) / DATASETS[dataset].folder)
+            oracle = oracle_for(bundle, cache_dir(args) / dataset)
             if oracle is not None:
                 setup.available["oracle"] = oracle
         work = _work(args, dataset, setup, names, variants, metrics)

@@ -2,14 +2,12 @@
 
 Every recipe runs on the shared `TrainingLoop`: wall-clock budget (`config.minutes`),
 tqdm progress, a history row per epoch / logging window, and resumable safetensors
-checkpoints in `out_dir` (`resume=True` continues a killed run). `mnist_bundle` and
-`synthetic_cxr_bundle` train (first call) or load (later calls) everything the explainers
-need for one data set (`xai_gen.recipes.bundle.Bundle`).
+checkpoints in `out_dir` (`resume=True` continues a killed run). The pretrained bundles
+built with these recipes are in `xai_gen.bundles`; this package imports nothing above it.
 """
 
 from xai_gen.recipes._loop import TrainConfig
 from xai_gen.recipes.autoencoder import AutoencoderConfig, train_autoencoder
-from xai_gen.recipes.bundle import mnist_bundle, synthetic_cxr_bundle
 from xai_gen.recipes.classifier import ClassifierConfig, accuracy, train_classifier
 from xai_gen.recipes.conditional_autoencoder import (
     ConditionalAutoencoderConfig,
@@ -46,10 +44,8 @@ __all__ = [
     "laplacian_pyramid",
     "load_generator",
     "mmd_to_normal",
-    "mnist_bundle",
     "quality_report",
     "save_generator",
-    "synthetic_cxr_bundle",
     "train_autoencoder",
     "train_classifier",
     "train_conditional_autoencoder",
