@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from xai_gen.recipes import frechet_distance, gradient_penalty, laplacian_loss, laplacian_pyramid
+from xai_gen.metrics.frechet import frechet_distance
+from xai_gen.recipes import gradient_penalty, laplacian_loss, laplacian_pyramid
 from xai_gen.recipes.losses import max_levels
 
 

@@ -12,7 +12,7 @@ from recipe_utils import images, labels, run, tiny_classifier, tiny_generator, t
 
 from xai_gen import recipes
 from xai_gen.latent import ConditionalLatentModel, LatentClassifier, make_head, nets
-from xai_gen.recipes.report import classifier_features
+from xai_gen.metrics.frechet import classifier_features, frechet_distance
 
 
 def test_latent_model_report(tmp_path):
@@ -23,7 +23,7 @@ def test_latent_model_report(tmp_path):
     with torch.no_grad():
         assert r["metrics"]["reconstruction_mse"] == pytest.approx(F.mse_loss(lm.reconstruct(x), x).item())
     feats = classifier_features(ref, x)
-    assert r["metrics"]["fd_floor"] == pytest.approx(recipes.frechet_distance(feats[:10], feats[10:]))
+    assert r["metrics"]["fd_floor"] == pytest.approx(frechet_distance(feats[:10], feats[10:]))
     assert {"fd_samples", "fd_reconstructions", "reconstruction_laplacian"} <= set(r["metrics"])
     assert r["name"] == "autoencoder" and r["steps"] == 3
     assert json.loads((tmp_path / "autoencoder.report.json").read_text()) == r

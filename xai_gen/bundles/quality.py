@@ -23,9 +23,9 @@ from xai_gen._core.batching import chunked
 from xai_gen._core.devices import model_device
 from xai_gen._core.state import preserved
 from xai_gen.latent import ConditionalLatentModel, LatentClassifier, LatentModel
+from xai_gen.metrics.frechet import classifier_features, frechet_distance
 from xai_gen.recipes.conditional_autoencoder import prior_samples
 from xai_gen.recipes.conditional_gan import class_consistency
-from xai_gen.recipes.report import classifier_features, frechet_distance
 
 #: Inversion steps of the traversal check: the main job's setting.
 TRAVERSAL_INVERT_STEPS = 100

@@ -23,7 +23,7 @@ from xai_gen.recipes.conditional_gan import (
 from xai_gen.recipes.encoder import EncoderConfig, train_encoder
 from xai_gen.recipes.heads import HeadConfig, train_head
 from xai_gen.recipes.losses import gradient_penalty, laplacian_loss, laplacian_pyramid
-from xai_gen.recipes.report import frechet_distance, quality_report
+from xai_gen.recipes.report import quality_report
 from xai_gen.recipes.wgan_gp import WGANGPConfig, load_generator, save_generator, train_wgan_gp
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "accuracy",
     "binary_subset",
     "class_consistency",
-    "frechet_distance",
     "gradient_penalty",
     "laplacian_loss",
     "laplacian_pyramid",
