@@ -47,3 +47,123 @@ def positive_float(value: object, name: str, allow_zero: bool = False) -> float:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be a finite number {bound}, got {value}")
     return float(value)
+
+
+# The checks below are those of the explainers' settings: every bad value, of the wrong type
+# or out of range, is a ValueError naming the setting and the accepted values, since a setting
+# may come from a CLI flag or a config file where "wrong type" and "wrong value" are one mistake.
+
+
+def _is_number(value: object) -> bool:
+    """An int or a float, and not a bool (which `isinstance(True, int)` would let through)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_int(value: object, name: str, low: int, allow_none: bool = False) -> int | None:
+    """`value` if it is an int >= `low` (or None when `allow_none`).
+
+    Raises:
+        ValueError: not an int (a bool is not accepted), or smaller than `low`.
+
+    Example:
+        >>> check_int(0, "max_steps", 0)
+        0
+        >>> check_int(True, "patience", 1, allow_none=True)
+        Traceback (most recent call last):
+        ...
+        ValueError: patience must be None or an int >= 1, got True
+    """
+    if value is None and allow_none:
+        return None
+    if not (_is_number(value) and isinstance(value, int)) or value < low:
+        either = "None or " if allow_none else ""
+        raise ValueError(f"{name} must be {either}an int >= {low}, got {value!r}")
+    return value
+
+
+def check_number(
+    value: object,
+    name: str,
+    low: float | None = None,
+    *,
+    strict: bool = False,
+    finite: bool = False,
+    allow_none: bool = False,
+) -> float | None:
+    """`value` if it is a number `>= low` (`> low` when `strict`), finite when `finite`.
+
+    `value` is returned as given (an int stays an int), so a setting reads back as it was set.
+    NaN is never accepted where a bound is given, nor when `finite`.
+
+    Args:
+        value: the setting.
+        name: its name, for the message.
+        low: the lower bound; None: no bound.
+        strict: the bound itself is excluded.
+        finite: infinities (and NaN) are rejected.
+        allow_none: None is accepted (and returned).
+
+    Raises:
+        ValueError: not a number (a bool is not accepted), out of range, or not finite.
+
+    Example:
+        >>> check_number(0.3, "lr", 0, strict=True)
+        0.3
+        >>> check_number(float("inf"), "step", 0, strict=True, finite=True)
+        Traceback (most recent call last):
+        ...
+        ValueError: step must be a finite number > 0, got inf
+        >>> check_number(None, "floor", finite=True, allow_none=True) is None
+        True
+    """
+    if value is None and allow_none:
+        return None
+    ok = _is_number(value)
+    if ok and low is not None:
+        ok = value > low if strict else value >= low
+    if ok and finite:
+        ok = math.isfinite(value)
+    if not ok:
+        kind = "a finite number" if finite else "a number"
+        bound = "" if low is None else f" {'>' if strict else '>='} {low}"
+        either = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be {kind}{bound}{either}, got {value!r}")
+    return value
+
+
+def check_probability(value: object, name: str, context: str = "") -> float:
+    """`value` if it is a number in (0, 1]; `context` ends the message's description.
+
+    Raises:
+        ValueError: not a number (a bool is not accepted), or outside (0, 1].
+
+    Example:
+        >>> check_probability(0.9999, "kappa")
+        0.9999
+        >>> check_probability(1.5, "cutoff", " for a classifier")
+        Traceback (most recent call last):
+        ...
+        ValueError: cutoff must be a probability in (0, 1] for a classifier, got 1.5
+    """
+    if not (_is_number(value) and 0 < value <= 1):
+        raise ValueError(f"{name} must be a probability in (0, 1]{context}, got {value!r}")
+    return value
+
+
+def check_choice(value: object, name: str, choices: tuple[object, ...]) -> object:
+    """`value` if it is one of `choices`.
+
+    Raises:
+        ValueError: any other value.
+
+    Example:
+        >>> check_choice("int", "heat_map", ("int", "max", "mean"))
+        'int'
+        >>> check_choice("mm", "heat_map", ("int", "max", "mean"))
+        Traceback (most recent call last):
+        ...
+        ValueError: heat_map must be one of ('int', 'max', 'mean'), got 'mm'
+    """
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
