@@ -1,8 +1,32 @@
-"""Checks of scalar settings; errors name the argument."""
+"""Checks of scalar settings; errors name the argument.
+
+`positive_int` and `positive_float` raise a TypeError for a value of the wrong type; the
+`check_*` functions, which the explainers' settings use, raise a ValueError for any bad value.
+"""
 
 from __future__ import annotations
 
 import math
+
+
+def is_number(value: object) -> bool:
+    """An int or a float, and not a bool (which `isinstance(True, int)` would let through).
+
+    Example:
+        >>> is_number(0.5), is_number(2), is_number(True), is_number("1")
+        (True, True, False, False)
+    """
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def is_int(value: object) -> bool:
+    """An int, and not a bool.
+
+    Example:
+        >>> is_int(3), is_int(3.0), is_int(False)
+        (True, False, False)
+    """
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def positive_int(value: object, name: str, allow_none: bool = False) -> int | None:
@@ -22,7 +46,7 @@ def positive_int(value: object, name: str, allow_none: bool = False) -> int | No
     """
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
@@ -40,7 +64,7 @@ def positive_float(value: object, name: str, allow_zero: bool = False) -> float:
         >>> positive_float(0, "sigma", allow_zero=True)
         0.0
     """
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     ok = value >= 0 if allow_zero else value > 0
     if not ok or not math.isfinite(value):
@@ -49,14 +73,9 @@ def positive_float(value: object, name: str, allow_zero: bool = False) -> float:
     return float(value)
 
 
-# The checks below are those of the explainers' settings: every bad value, of the wrong type
-# or out of range, is a ValueError naming the setting and the accepted values, since a setting
-# may come from a CLI flag or a config file where "wrong type" and "wrong value" are one mistake.
-
-
-def _is_number(value: object) -> bool:
-    """An int or a float, and not a bool (which `isinstance(True, int)` would let through)."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
+# The checks below are the explainers' settings': any bad value, of the wrong type or out of
+# range, is one ValueError naming the setting and the values it accepts, so that a caller
+# catches one exception type for a bad setting, whatever was wrong with it.
 
 
 def check_int(value: object, name: str, low: int, allow_none: bool = False) -> int | None:
@@ -75,7 +94,7 @@ def check_int(value: object, name: str, low: int, allow_none: bool = False) -> i
     """
     if value is None and allow_none:
         return None
-    if not (_is_number(value) and isinstance(value, int)) or value < low:
+    if not is_int(value) or value < low:
         either = "None or " if allow_none else ""
         raise ValueError(f"{name} must be {either}an int >= {low}, got {value!r}")
     return value
@@ -118,7 +137,7 @@ def check_number(
     """
     if value is None and allow_none:
         return None
-    ok = _is_number(value)
+    ok = is_number(value)
     if ok and low is not None:
         ok = value > low if strict else value >= low
     if ok and finite:
@@ -145,7 +164,7 @@ def check_probability(value: object, name: str, context: str = "") -> float:
         ...
         ValueError: cutoff must be a probability in (0, 1] for a classifier, got 1.5
     """
-    if not (_is_number(value) and 0 < value <= 1):
+    if not (is_number(value) and 0 < value <= 1):
         raise ValueError(f"{name} must be a probability in (0, 1]{context}, got {value!r}")
     return value
 
