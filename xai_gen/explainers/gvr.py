@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -56,6 +57,24 @@ STOPS = ("margin", "contrast", "target")
 OBJECTIVES = ("log_probability", "probability")
 CRITERIA_ON = ("image", "code")
 COUNTERFACTUALS = ("decoded", "residual")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a search is set up with, from the model's output on the inputs.
+
+    Attributes:
+        crit: the criterion (regression or classifier).
+        cols: the criterion's `"target"` and `"contrast"` columns `(R, 1)` (empty for a
+            regression output).
+        rows: `(R,)` the input each search row explains (None: one row per input).
+        contrasts: `(R,)` the contrast class per row (None for a regression output).
+    """
+
+    crit: Criterion
+    cols: dict[str, Tensor]
+    rows: Tensor | None
+    contrasts: Tensor | None
 
 
 @register_explainer("gvr")
@@ -267,11 +286,12 @@ class GVR(LatentExplainer):
             if self.criterion_on == "image":
                 head = None  # judge g(z) as the model sees the image: h(f(g(z)))
             if out_x.dim() == 1 or out_x.shape[1] == 1:
-                crit, cols, rows, contrasts = self._regression_setup()
+                plan = self._regression_setup()
             else:
                 if target is None:  # attribute() resolves it; direct callers may not
                     target = out_x.argmax(1)
-                crit, cols, rows, contrasts = self._class_setup(target, out_x.softmax(1))
+                plan = self._class_setup(target, out_x.softmax(1))
+            crit, cols, rows, contrasts = plan.crit, plan.cols, plan.rows, plan.contrasts
             take = (lambda t: t[rows]) if rows is not None else (lambda t: t)
             z0 = take(z_in)
             g0 = chunked(lm.decode, z0, per_pass)
@@ -334,7 +354,7 @@ class GVR(LatentExplainer):
         """A contrast is named: given, or aimed at by the stop rule (the runner-up by default)."""
         return self.contrast is not None or self.stop != "target"
 
-    def _regression_setup(self) -> tuple[Criterion, dict[str, Tensor], None, None]:
+    def _regression_setup(self) -> _Plan:
         cutoff = self.cutoff
         if cutoff is None:
             raise ValueError(
@@ -349,9 +369,9 @@ class GVR(LatentExplainer):
                 f"stop={self.stop!r} applies to a classifier (N, K) output; this model has one output, "
                 "whose one stop rule is crossing cutoff (stop=None or 'target')"
             )
-        return _regression_criterion(float(cutoff), self.direction), {}, None, None
+        return _Plan(_regression_criterion(float(cutoff), self.direction), {}, None, None)
 
-    def _class_setup(self, target: Tensor, probs: Tensor) -> tuple[Criterion, dict[str, Tensor], Tensor, Tensor]:
+    def _class_setup(self, target: Tensor, probs: Tensor) -> _Plan:
         if self.direction != "decrease":
             raise ValueError(
                 "direction applies to a regression output; for a classifier the probability of "
@@ -364,7 +384,7 @@ class GVR(LatentExplainer):
         cols = {"target": target[rows][:, None], "contrast": contrasts[:, None]}
         threshold = float(self.kappa if stop == "margin" else cutoff)
         crit = _class_criterion(float(self.beta), stop, threshold, self.objective, self._contrastive)
-        return crit, cols, rows, contrasts
+        return _Plan(crit, cols, rows, contrasts)
 
 
 def _warn(flags: dict[str, Tensor], image_head: bool) -> None:
