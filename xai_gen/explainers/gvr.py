@@ -3,7 +3,9 @@
 GVR encodes the image, `z0 = f(x)`, then runs Adam *in latent space* on the prediction plus a
 penalty that keeps the decoded image close to the reconstruction, until the prediction has
 crossed a cutoff. The rationale is the pixel difference `g(z0) - g(z*)` between the
-reconstruction and the counterfactual `g(z*)`.
+reconstruction and the counterfactual `g(z*)`. This module sets the search up and reports it;
+the criteria (what is minimised, when a row stops, the contrasts) are in `_gvr_criterion`, the
+batched Adam search in `_gvr_search`.
 
 The paper's pseudo-code boxes contradict its text; this module implements the text:
 
