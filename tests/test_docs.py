@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import pkgutil
 import re
 import sys
@@ -110,12 +111,13 @@ def test_every_public_symbol_has_a_reference_page():
 
 @pytest.fixture(scope="module")
 def griffe_package():
-    """xai_gen as mkdocstrings reads it: statically, with the project's griffe extension."""
-    ext = _load_docs_module("griffe_examples").ExampleSections()
+    """xai_gen as mkdocstrings reads it: statically, with the project's griffe extensions."""
+    examples = _load_docs_module("griffe_examples").ExampleSections()
+    settings = _load_docs_module("griffe_settings").ExplainerSettings()
     return griffe.load(
         "xai_gen",
         search_paths=[str(ROOT)],
-        extensions=griffe.load_extensions(ext),
+        extensions=griffe.load_extensions(examples, settings),
         resolve_aliases=True,
         resolve_external=False,
     )
@@ -136,6 +138,27 @@ def test_example_sections_render_as_code(griffe_package):
     sections = griffe_package["register_explainer"].docstring.parse("google")
     kinds = [s.kind.value for s in sections]
     assert "examples" in kinds and "admonition" not in kinds
+
+
+def test_explainer_settings_show_their_types_and_defaults(griffe_package):
+    """Each explainer's settings reach the reference as parameters with the declared type and
+    default, base settings first and `memory_budget` keyword-only, as the constructor has them."""
+    for name in explainer_module.bundled_explainers():
+        cls = explainer_module.explainer_class(name)
+        documented = griffe_package[f"{cls.__module__.removeprefix('xai_gen.')}.{cls.__qualname__}"].parameters
+        real = list(inspect.signature(cls).parameters.values())
+        assert [p.name for p in documented][1:] == [p.name for p in real], name
+        for doc, param in zip(list(documented)[1:], real, strict=True):
+            assert doc.annotation is not None, (name, doc.name)
+            assert doc.kind.value == param.kind.description, (name, doc.name)
+            if param.default is inspect.Parameter.empty:
+                assert doc.default is None, (name, doc.name)
+            elif isinstance(param.default, bool | int | float | str | tuple | type(None)):
+                assert eval(str(doc.default), {}) == param.default, (name, doc.name)
+            else:
+                assert doc.default is not None, (name, doc.name)
+    kappa = griffe_package["explainers.gvr.GVR"].parameters["kappa"]
+    assert (str(kappa.annotation), str(kappa.default)) == ("float", "0.9999")
 
 
 def test_cli_page_documents_every_subcommand():

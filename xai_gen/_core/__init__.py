@@ -2,7 +2,7 @@
 
 * `checks`: input checks with errors that name the argument (image batches, model outputs,
   targets).
-* `validators`: scalar settings (positive ints and floats).
+* `validators`: scalar settings (ints and numbers in a range, probabilities, choices).
 * `devices`: device strings and the device a model lives on.
 * `batching`: a model applied to a large batch in chunks.
 * `budget`: memory budgets: how many rows of an expanded batch one call may hold.

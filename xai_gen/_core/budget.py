@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from xai_gen._core.validators import is_int
+
 __all__ = [
     "AUTO_CAP",
     "AUTO_CPU_ROWS",
@@ -74,7 +76,7 @@ def check_budget(value: object, name: str = "memory_budget") -> None:
     """
     if value is None or value == "auto":
         return
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise TypeError(f"{name} must be 'auto', a number of bytes or None, got {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be >= 1 byte, got {value}")

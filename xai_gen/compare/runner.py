@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from xai_gen._core.checks import TargetLike
 from xai_gen._core.devices import model_device
-from xai_gen._core.validators import positive_int
+from xai_gen._core.validators import check_int
 from xai_gen.compare.data import ComparisonData, read_samples
 from xai_gen.compare.explainers import make_explainers
 from xai_gen.compare.result import ComparisonResult
@@ -129,8 +129,8 @@ def compare(
         >>> r.methods, r.values["saliency"], r.seconds["saliency"] > 0
         (['saliency'], {}, True)
     """
-    positive_int(n, "n", allow_none=True)
-    positive_int(figure_rows, "figure_rows")
+    check_int(n, "n", 1, allow_none=True)
+    check_int(figure_rows, "figure_rows", 1)
     if not explainers:
         raise ValueError("explainers must hold at least one Explainer or registry name")
     samples, shared = read_samples(data, available or {})

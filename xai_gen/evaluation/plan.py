@@ -9,21 +9,21 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from xai_gen._core.validators import non_negative_int, positive_int
+from xai_gen._core.validators import check_int
 from xai_gen.metrics.registry import METRICS, MetricInfo, check_options
 
 __all__ = ["BATCH_SIZE", "EXPENSIVE_N", "FIGURE_ROWS", "SHARD_SIZE", "Plan", "check_metric_options", "sample_index"]
 
-#: Samples per `attribute` call.
 BATCH_SIZE = 50
-#: Samples per shard file of a data-set job: whole batches, so that a job seeds its batches as
-#: `compare` does in memory (each batch is seeded by its first sample).
+"""Samples per `attribute` call."""
 SHARD_SIZE = 250
-#: Samples on which the metrics that re-run the explainer (max sensitivity, randomisation) are
-#: evaluated: each evaluation costs as much as the explanation again.
+"""Samples per shard file of a data-set job: whole batches, so that a job seeds its batches as
+`compare` does in memory (each batch is seeded by its first sample)."""
 EXPENSIVE_N = 5
-#: Samples kept for the report's figure grid.
+"""Samples on which the metrics that re-run the explainer (max sensitivity, randomisation) are
+evaluated: each evaluation costs as much as the explanation again."""
 FIGURE_ROWS = 6
+"""Samples kept for the report's figure grid."""
 
 
 def sample_index(total: int, n: int | None, seed: int) -> Tensor:
@@ -83,8 +83,8 @@ class Plan:
     measure_memory: bool = True
 
     def __post_init__(self) -> None:
-        positive_int(self.batch_size, "batch_size")
-        non_negative_int(self.expensive_n, "expensive_n")
+        check_int(self.batch_size, "batch_size", 1)
+        check_int(self.expensive_n, "expensive_n", 0)
         check_metric_options(list(self.metrics), self.metric_options)
 
     def quota(self, info: MetricInfo, positions: list[int]) -> int:

@@ -1,11 +1,12 @@
 """The shared base of explainers that walk in a `LatentModel` (GVR, latent traversal, Latent
-Shift), and the helpers they share: the latent head of a model and chunked passes."""
+Shift), and what they share: the checks and choices every explanation starts with (`_Start`),
+the latent head of a model and the rows of one pass."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import field
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -13,6 +14,34 @@ from torch import Tensor
 from xai_gen._core.budget import MemoryBudget, budget_rows, check_budget
 from xai_gen.explainer import Explainer
 from xai_gen.latent.model import LatentModel
+
+#: The model's output on a decoded image `(A, C, H, W)`, or its latent head's on the code `(A, D)`.
+Classify = Callable[[Tensor | None, Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class _Start:
+    """What an explanation in a latent model starts from (`LatentExplainer._start`).
+
+    Attributes:
+        x: `(N, C, H, W)` the images, checked against the latent model.
+        dtype: the latent model's dtype (its parameters'; the images' when it has none), in
+            which the codes are computed.
+        head: the model's `forward_latent`, if it classifies codes directly; else None.
+    """
+
+    x: Tensor
+    dtype: torch.dtype
+    head: Callable[[Tensor], Tensor] | None
+
+
+def _classifier(model: Callable[[Tensor], Tensor], head: Callable[[Tensor], Tensor] | None) -> Classify:
+    """`classify(image, z)`: `head(z)` when there is a latent head, else `model(image)`."""
+
+    def classify(image: Tensor | None, z: Tensor) -> Tensor:
+        return head(z) if head is not None else model(image)
+
+    return classify
 
 
 class LatentExplainer(Explainer):
@@ -42,6 +71,22 @@ class LatentExplainer(Explainer):
         """`x: (N, C, H, W)` must have the latent model's image shape and value range."""
         self.latent_model.check_images(x)
         self.latent_model.check_value_range(x)
+
+    def _start(self, model: Callable[[Tensor], Tensor], x: Tensor) -> _Start:
+        """Check `x: (N, C, H, W)` against the latent model, which must be on `x`'s device, and
+        find the model's latent head.
+
+        Raises:
+            ValueError: images the latent model does not accept, or the latent model on
+                another device than `x`.
+        """
+        lm = self.latent_model
+        x = lm.check_images(x)
+        param = next(lm.parameters(), None)
+        if param is not None and param.device != x.device:
+            raise ValueError(f"latent_model is on {param.device} but x is on {x.device}; move one of them")
+        dtype = param.dtype if param is not None else x.dtype
+        return _Start(x, dtype, _latent_head(model, lm))
 
     def rows_per_pass(
         self, score: Callable[[Tensor, Tensor], Tensor], x: Tensor, backward: bool = True
@@ -90,6 +135,6 @@ def _latent_head(model: Callable[[Tensor], Tensor], lm: LatentModel) -> Callable
                 "the model's forward_latent belongs to a different latent model than GVR's "
                 "latent_model; its predictions on GVR's codes may be meaningless",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,  # _latent_head, _start, _explain, attribute, the caller
             )
     return head

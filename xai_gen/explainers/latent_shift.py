@@ -51,8 +51,9 @@ from torch import Tensor
 
 from xai_gen._core.batching import chunked
 from xai_gen._core.state import preserved
+from xai_gen._core.validators import check_choice, check_int, check_number
 from xai_gen.explainer import Explanation, register_explainer
-from xai_gen.explainers._latent import LatentExplainer, _latent_head
+from xai_gen.explainers._latent import LatentExplainer, _classifier
 from xai_gen.explainers.latent_traversal import _score_frames
 from xai_gen.metrics.traversal import traversal_monotonicity
 
@@ -74,6 +75,45 @@ HEAT_MAPS = ("int", "max", "mean")
 Evaluate = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
+@dataclass(frozen=True)
+class _Line:
+    """Where each of `N` rows starts on its line `z0 + lambda * u`.
+
+    Attributes:
+        z0: `(N, D)` start latents.
+        u: `(N, D)` unit directions (a zero row stops with `"no_gradient"`).
+        x0: `(N, C, H, W)` the images of `z0`.
+        score0: `(N,)` the predictions at `z0`.
+    """
+
+    z0: Tensor
+    u: Tensor
+    x0: Tensor
+    score0: Tensor
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The search's step and stop rules, the same for every row (see the module docstring).
+
+    Attributes:
+        step: the first step of `lambda`; later ones grow by 10 % of `|lambda|`.
+        max_lambda: the cap on `|lambda|`.
+        floor: stop once the prediction is below it (None: no such rule).
+        drop: stop once the prediction fell by more than this from `score0` (None: no rule).
+        max_change: stop once the mean absolute pixel change from `x0` exceeds this fraction
+            of `value_span`.
+        value_span: `high - low` of the decoder's pixel range.
+    """
+
+    step: float
+    max_lambda: float
+    floor: float | None
+    drop: float | None
+    max_change: float
+    value_span: float
+
+
 @dataclass
 class _Search:
     """Result of the batched lambda search, one entry per row.
@@ -93,38 +133,20 @@ class _Search:
     image: Tensor
 
 
-def _search(
-    evaluate: Evaluate,
-    z0: Tensor,
-    u: Tensor,
-    x0: Tensor,
-    score0: Tensor,
-    step: float,
-    max_lambda: float,
-    floor: float | None,
-    drop: float | None,
-    max_change: float,
-    value_span: float,
-) -> _Search:
+def _search(evaluate: Evaluate, line: _Line, rules: _Rules) -> _Search:
     """Search `lambda <= 0` along `z0 + lambda * u` for every row at once (see module docstring).
 
     Args:
         evaluate: latents `(A, D)` of rows `(A,)` -> their images `(A, C, H, W)` and predictions `(A,)`.
-        z0: `(N, D)` start latents.
-        u: `(N, D)` unit directions (a zero row stops with `"no_gradient"`).
-        x0: `(N, C, H, W)` the images of `z0`.
-        score0: `(N,)` the predictions at `z0`.
-        step: the first step of `lambda`; later ones grow by 10 % of `|lambda|`.
-        max_lambda: the cap on `|lambda|`.
-        floor: stop once the prediction is below it (None: no such rule).
-        drop: stop once the prediction fell by more than this from `score0` (None: no rule).
-        max_change: stop once the mean absolute pixel change from `x0` exceeds this fraction
-            of `value_span`.
-        value_span: `high - low` of the decoder's pixel range.
+        line: each row's start `z0`, direction `u`, image `x0` and prediction `score0`.
+        rules: the step and the stop rules.
 
     Returns:
         A `_Search` with each row's lambda, stop reason, steps, prediction and image.
     """
+    z0, u, x0, score0 = line.z0, line.u, line.x0, line.score0
+    step, max_lambda, floor, drop = rules.step, rules.max_lambda, rules.floor, rules.drop
+    max_change, value_span = rules.max_change, rules.value_span
     n, device = z0.shape[0], z0.device
     lam = torch.zeros(n, dtype=z0.dtype, device=device)
     reason = torch.full((n,), -1, dtype=torch.long, device=device)
@@ -287,18 +309,11 @@ class LatentShift(LatentExplainer):
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("step", "max_lambda", "max_change"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        floor, drop = self.floor, self.drop
-        if floor is not None and (isinstance(floor, bool) or not isinstance(floor, int | float) or not math.isfinite(floor)):
-            raise ValueError(f"floor must be a finite number or None, got {floor!r}")
-        if drop is not None and (isinstance(drop, bool) or not isinstance(drop, int | float) or not 0 < drop < math.inf):
-            raise ValueError(f"drop must be a finite number > 0 or None, got {drop!r}")
-        if isinstance(self.n_frames, bool) or not isinstance(self.n_frames, int) or self.n_frames < 2:
-            raise ValueError(f"n_frames must be an int >= 2, got {self.n_frames!r}")
-        if self.heat_map not in HEAT_MAPS:
-            raise ValueError(f"heat_map must be one of {HEAT_MAPS}, got {self.heat_map!r}")
+            check_number(getattr(self, name), name, 0, strict=True, finite=True)
+        check_number(self.floor, "floor", finite=True, allow_none=True)
+        check_number(self.drop, "drop", 0, strict=True, finite=True, allow_none=True)
+        check_int(self.n_frames, "n_frames", 2)
+        check_choice(self.heat_map, "heat_map", HEAT_MAPS)
 
     @classmethod
     def example_settings(cls, regression: bool = False) -> dict[str, Any]:
@@ -308,16 +323,9 @@ class LatentShift(LatentExplainer):
     def _explain(self, model: Callable[[Tensor], Tensor], x: Tensor, target: Tensor | None) -> Explanation:
         floor, drop, n_frames = self.floor, self.drop, self.n_frames
         lm = self.latent_model
-        x = lm.check_images(x)
-        param = next(lm.parameters(), None)
-        if param is not None and param.device != x.device:
-            raise ValueError(f"latent_model is on {param.device} but x is on {x.device}; move one of them")
-        dtype = param.dtype if param is not None else x.dtype
-        head = _latent_head(model, lm)
-
-        def classify(image: Tensor, z: Tensor) -> Tensor:
-            return head(z) if head is not None else model(image)
-
+        start = self._start(model, x)
+        x, dtype, head = start.x, start.dtype, start.head
+        classify = _classifier(model, head)
         low, high = lm.value_range
         # The image-change rule is a fraction of the pixel range; a decoder that declares no
         # bounded range is measured against the width of the library's [-1, 1] convention.
@@ -358,10 +366,10 @@ class LatentShift(LatentExplainer):
             with torch.no_grad():
                 norm = grad.norm(dim=1)
                 u = grad / norm.clamp_min(torch.finfo(grad.dtype).tiny)[:, None]
-                found = _search(
-                    evaluate, z0, u, x0, score0, float(self.step), float(self.max_lambda), floor, drop,
-                    float(self.max_change), value_span,
+                rules = _Rules(
+                    float(self.step), float(self.max_lambda), floor, drop, float(self.max_change), value_span
                 )
+                found = _search(evaluate, _Line(z0, u, x0, score0), rules)
                 # Frames from the counterfactual (t = 0) to the reconstruction (t = T - 1); only
                 # the ones in between are new.
                 t = n_frames

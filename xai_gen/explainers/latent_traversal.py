@@ -31,6 +31,7 @@ from torch import Tensor
 
 from xai_gen._core.batching import chunked
 from xai_gen._core.state import preserved
+from xai_gen._core.validators import check_choice, check_int, check_number
 from xai_gen.explainer import Explanation, register_explainer
 from xai_gen.explainers._latent import LatentExplainer
 from xai_gen.explainers.gvr import GVR
@@ -38,6 +39,9 @@ from xai_gen.latent.conditional import ConditionalLatentModel
 from xai_gen.metrics.traversal import traversal_monotonicity
 
 __all__ = ["LatentTraversal"]
+
+PATHS = ("auto", "conditional", "gvr")
+
 
 def _score_frames(
     model: Callable[[Tensor], Tensor], frames: Tensor, target: Tensor | None, rows: int | None = None
@@ -139,17 +143,12 @@ class LatentTraversal(LatentExplainer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name, value, low in (("steps", self.steps, 1), ("invert_steps", self.invert_steps, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-        for name, value in (("lam", self.lam), ("anchor_weight", self.anchor_weight)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-        lr = self.invert_lr
-        if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
-            raise ValueError(f"invert_lr must be a number > 0, got {lr!r}")
-        if self.path not in ("auto", "conditional", "gvr"):
-            raise ValueError(f"path must be 'auto', 'conditional' or 'gvr', got {self.path!r}")
+        check_int(self.steps, "steps", 1)
+        check_int(self.invert_steps, "invert_steps", 0)
+        check_number(self.lam, "lam", 0)
+        check_number(self.anchor_weight, "anchor_weight", 0)
+        check_number(self.invert_lr, "invert_lr", 0, strict=True)
+        check_choice(self.path, "path", PATHS)
         if self.path == "conditional" and not isinstance(self.latent_model, ConditionalLatentModel):
             raise ValueError(
                 "path='conditional' needs a ConditionalLatentModel G(z1, z2), got "

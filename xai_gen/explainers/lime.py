@@ -17,7 +17,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from xai_gen._core.budget import MemoryBudget, budget_rows, check_budget
-from xai_gen._core.validators import positive_int
+from xai_gen._core.validators import check_int, positive_int
 from xai_gen.explainer import Explainer, register_explainer
 
 #: Per-algorithm defaults, chosen on the 28x28 digits of `mnist_5k` (segmented after a min-max
@@ -207,8 +207,7 @@ class Lime(Explainer):
                 )
         if self.hide_color is not None and not _is_number(self.hide_color):
             raise TypeError(f"hide_color must be None or a number, got {type(self.hide_color).__name__}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+        check_int(self.seed, "seed", 0)
         if not _is_number(self.kernel_width) or self.kernel_width <= 0:
             raise ValueError(f"kernel_width must be a number > 0, got {self.kernel_width!r}")
         if not isinstance(self.progress, bool):

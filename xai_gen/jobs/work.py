@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 
-from xai_gen._core.validators import positive_int
+from xai_gen._core.validators import check_int
 from xai_gen._io import META_KEY
 from xai_gen._version import __version__
 from xai_gen.compare.explainers import make_explainers
@@ -135,8 +135,8 @@ class Work:
     _plan: Plan | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        positive_int(self.batch_size, "batch_size")
-        positive_int(self.shard_size, "shard_size")
+        check_int(self.batch_size, "batch_size", 1)
+        check_int(self.shard_size, "shard_size", 1)
         if self.target not in TARGETS:
             raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
         if not self.methods:

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from xai_gen._core.validators import check_number
 from xai_gen._io import file_kind
 from xai_gen.latent import nets
 from xai_gen.latent.model import LatentModel, _refine
@@ -121,8 +122,7 @@ class ConditionalLatentModel(LatentModel):
             `(N, structural_dim + class_dim)` codes; split them with `split`.
         """
         x = self.check_images(x)
-        if isinstance(anchor_weight, bool) or not isinstance(anchor_weight, int | float) or not anchor_weight >= 0:
-            raise ValueError(f"anchor_weight must be a number >= 0, got {anchor_weight!r}")
+        check_number(anchor_weight, "anchor_weight", 0)
         with torch.no_grad():
             z0 = self.encode(x)
             p_x = positive_probability(classifier, x, positive_class) if classifier is not None else None

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from xai_gen._core.budget import MemoryBudget, budget_rows
 from xai_gen._core.checks import TargetLike
 from xai_gen._core.state import preserved
-from xai_gen._core.validators import positive_float, positive_int
+from xai_gen._core.validators import is_number, positive_float, positive_int
 from xai_gen.explainer import Explainer
 from xai_gen.latent.model import LatentModel
 from xai_gen.metrics._common import (
@@ -57,7 +57,7 @@ def _ranks(attributions: Tensor) -> Tensor:
 
 def _fill(value: float | Tensor, x: Tensor, name: str) -> Tensor:
     """A fill value (number, or tensor broadcastable to x) as an `(N, C, H, W)` tensor."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Tensor):
+    if not (is_number(value) or isinstance(value, Tensor)):
         raise TypeError(f"{name} must be a number or a tensor, got {type(value).__name__}")
     t = torch.as_tensor(value, dtype=x.dtype, device=x.device)
     try:

@@ -63,8 +63,8 @@ __all__ = [
     "resolve_metrics",
 ]
 
-#: Optional ground-truth attributes of a data set -> the metric input each one feeds.
 GROUND_TRUTH = {"masks": "masks", "difference": "true_difference", "healthy": "true_counterfactuals"}
+"""Optional ground-truth attributes of a data set -> the metric input each one feeds."""
 
 # Filled from the Explanation itself; never taken from `available`.
 _FIXED = ("model", "x", "attributions", "target")
