@@ -92,3 +92,22 @@ def test_a_provider_resolves_its_names_and_an_unknown_object_is_refused(noisy_pr
     with pytest.raises(TypeError, match="provider's metric object"):
         resolve_metrics([object()])
     assert "test:x" not in METRICS
+
+
+def test_a_jobs_fingerprint_is_derived_from_its_plan():
+    from dataclasses import replace
+
+    from xai_gen import SmallCNN
+    from xai_gen.jobs import TensorSource
+    from xai_gen.jobs.job import job_fingerprint
+
+    torch.manual_seed(0)
+    base = Work(TensorSource("demo", torch.zeros(4, 1, 8, 8)), SmallCNN(image_size=8), ["saliency"],
+                metrics=["sparseness"])
+    changes = [{"seed": 1}, {"batch_size": 2}, {"expensive_n": 1}, {"metrics": ["complexity"]},
+               {"methods": ["saliency", "occlusion"]}, {"metric_options": {"sparseness": {"per_pixel": True}}}]
+    prints = {job_fingerprint(replace(base, **change)) for change in changes}
+    assert len(prints) == len(changes) and job_fingerprint(base) not in prints
+    # How a run measures is not what it computes: the same job.
+    assert job_fingerprint(replace(base, measure_memory=True)) == job_fingerprint(base)
+    assert set(base.plan().describe()) == {"methods", "metrics", "metric_options", "seed", "batch_size", "expensive_n"}

@@ -134,7 +134,9 @@ def compare(
     if not explainers:
         raise ValueError("explainers must hold at least one Explainer or registry name")
     samples, shared = read_samples(data, available or {})
+    methods = _named(explainers, shared)
     plan = Plan(
+        methods=tuple(methods),
         metrics=resolve_metrics(metrics),
         metric_options=dict(metric_options or {}),
         seed=seed,
@@ -142,7 +144,6 @@ def compare(
         expensive_n=expensive_n,
         strict=strict,
     )
-    methods = _named(explainers, shared)
     device = model_device(model)
     real = samples.x
     samples = samples.select(sample_index(len(samples.x), n, seed)).to(device)

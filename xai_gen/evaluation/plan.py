@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from xai_gen._core.validators import check_int
+from xai_gen.explanation import _json_safe
 from xai_gen.metrics.registry import METRICS, MetricInfo, check_options
 
 __all__ = ["BATCH_SIZE", "EXPENSIVE_N", "FIGURE_ROWS", "SHARD_SIZE", "Plan", "check_metric_options", "sample_index"]
@@ -58,6 +59,7 @@ class Plan:
     """How each method is run and scored, for `compare` in memory and a data-set job alike.
 
     Attributes:
+        methods: the methods' names, in the order they run.
         metrics: name -> `MetricInfo` (`xai_gen.metrics.resolve_metrics`).
         metric_options: metric name -> keyword options of that metric only.
         seed: the run's seed; each batch is seeded from it, the method and the batch's first
@@ -70,22 +72,31 @@ class Plan:
 
     Example:
         >>> from xai_gen.metrics import resolve_metrics
-        >>> Plan(metrics=resolve_metrics("sparseness")).batch_size == BATCH_SIZE
-        True
+        >>> plan = Plan(methods=("saliency",), metrics=resolve_metrics("sparseness"))
+        >>> plan.batch_size == BATCH_SIZE, plan.describe()["metrics"]
+        (True, ['sparseness'])
     """
 
-    metrics: dict[str, MetricInfo]
+    methods: tuple[str, ...] = ()
+    metrics: dict[str, MetricInfo] = field(default_factory=dict)
     metric_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     seed: int = 0
     batch_size: int = BATCH_SIZE
     expensive_n: int = EXPENSIVE_N
-    strict: bool = False
-    measure_memory: bool = True
+    # How a run reacts and what it measures, not what it computes: left out of `describe`.
+    strict: bool = field(default=False, metadata={"describes_results": False})
+    measure_memory: bool = field(default=True, metadata={"describes_results": False})
 
     def __post_init__(self) -> None:
         check_int(self.batch_size, "batch_size", 1)
         check_int(self.expensive_n, "expensive_n", 0)
         check_metric_options(list(self.metrics), self.metric_options)
+
+    def describe(self) -> dict[str, Any]:
+        """The settings that decide the results, as JSON-safe data (metrics by name): what a
+        data-set job's fingerprint is made of."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("describes_results", True)}
+        return _json_safe({**out, "methods": list(self.methods), "metrics": list(self.metrics)})
 
     def quota(self, info: MetricInfo, positions: list[int]) -> int:
         """How many of a batch's first samples (at ascending `positions`) `info` scores."""

@@ -114,18 +114,13 @@ def job_fingerprint(work: Work, data: str = "") -> str:
     if work.selection is not None:
         crc = zlib.crc32(work.selection.numpy().tobytes(), crc)
     settings = {
-        "methods": work.methods,
+        **work.plan().describe(),  # methods, metrics, options, seed, batch size, quota
         "params": _json_safe(work.params),
         "kinds": work.kinds,
         "features": work.features is not None,
         "explained_class": work.explained_class,
-        "metrics": work.metrics,
-        "metric_options": _json_safe(work.metric_options),
-        "seed": work.seed,
-        "batch_size": work.batch_size,
         "shard_size": work.shard_size,
         "target": work.target,
-        "expensive_n": work.expensive_n,
         "items": len(work),
         "source": source_digest(),
     }

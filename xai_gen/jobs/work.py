@@ -185,6 +185,7 @@ class Work:
         Quantus') are resolved once per process."""
         if self._plan is None:
             self._plan = Plan(
+                methods=tuple(self.methods),
                 metrics=resolve_metrics(self.metrics),
                 metric_options=self.metric_options,
                 seed=self.seed,
