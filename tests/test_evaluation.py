@@ -111,3 +111,17 @@ def test_a_jobs_fingerprint_is_derived_from_its_plan():
     # How a run measures is not what it computes: the same job.
     assert job_fingerprint(replace(base, measure_memory=True)) == job_fingerprint(base)
     assert set(base.plan().describe()) == {"methods", "metrics", "metric_options", "seed", "batch_size", "expensive_n"}
+
+
+def test_a_job_keeps_the_notices_and_warnings_of_memory(tmp_path, noisy_provider):
+    from xai_gen.jobs import comparison_from_job, data_source, run_job
+
+    data = fake_data(6)
+    memory = compare(["_test_evaluation_warns"], tiny_model(), data, metrics=["test:noisy"], n=None,
+                     batch_size=2, progress=False)
+    work = Work(data_source("fake", data), tiny_model(), ["_test_evaluation_warns"], metrics=["test:noisy"],
+                batch_size=2, shard_size=4)
+    summary = run_job(work, tmp_path / "job", progress=False)
+    shards = comparison_from_job(work, summary)
+    assert summary.notices == shards.meta["notices"] == memory.meta["notices"]
+    assert shards.meta["warnings"] == memory.meta["warnings"] == {"_test_evaluation_warns": {"test:noisy": {"noisy metric": 3}}}
