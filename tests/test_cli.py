@@ -130,3 +130,14 @@ def test_malformed_command_lines_exit_2(argv, capsys):
         main(argv)
     assert exc.value.code == 2
     assert "usage: xai-gen" in capsys.readouterr().err
+
+
+def test_explain_gif_animates_the_methods_with_frames(tmp_path, capsys):
+    out = tmp_path / "ex"
+    args = parse("explain", "--n", "2", "--methods", "saliency,latent_shift", "--gif", "--out", str(out))
+    assert explain_cli.run(args, bundle_loader=loader([])) == 0
+    assert sorted(p.name for p in (out / "gifs").iterdir()) == ["latent_shift.gif"]
+    assert "latent_shift.gif" in capsys.readouterr().out
+    args = parse("explain", "--n", "2", "--methods", "saliency", "--gif", "--out", str(tmp_path / "none"))
+    assert explain_cli.run(args, bundle_loader=loader([])) == 0
+    assert "none of the methods records frames" in capsys.readouterr().out

@@ -155,3 +155,31 @@ def test_plot_explanation_dispatches_generative_explanations_to_their_layouts():
         "n=4",
         "last - first",
     ]
+
+
+def test_save_gif_animates_each_frame_of_every_row_side_by_side(tmp_path):
+    from PIL import Image
+
+    from xai_gen.viz import save_gif
+
+    x = torch.zeros(3, 1, 4, 4)
+    # Row i, frame t is constant i * 10 + t: every picture of the GIF differs from the next.
+    frames = (torch.arange(3)[:, None] * 10 + torch.arange(4)[None, :]).float().view(3, 4, 1, 1, 1).expand(3, 4, 1, 4, 4)
+    exp = Explanation(x, x, None, "demo", frames=frames.clone())
+    path = exp.save_gif(tmp_path / "sub" / "demo.gif", max_rows=2, scale=3, bounce=False)
+    gif = Image.open(path)
+    assert gif.n_frames == 4 and gif.size == ((4 + 2 + 4) * 3, 4 * 3)  # two rows, a 2-px gap
+    first = np.asarray(gif.convert("L"))
+    # Each row is scaled over its own frames: frame 0 is that row's darkest.
+    assert first[0, 0] == 0 and first[0, -1] == 0 and first[0, 4 * 3] == 255  # the gap is white
+    assert Image.open(save_gif(exp, tmp_path / "b.gif")).n_frames == 4 + 2  # forward, then back
+    rgb = Explanation(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4), None, "demo", frames=torch.rand(1, 3, 3, 4, 4))
+    assert Image.open(rgb.save_gif(tmp_path / "rgb.gif")).size == (4 * 32, 4 * 32)  # default: >= 128 px
+
+
+def test_save_gif_refuses_an_explanation_without_frames(tmp_path):
+    x = torch.zeros(1, 1, 4, 4)
+    with pytest.raises(ValueError, match="saliency: this explanation has no frames"):
+        Explanation(x, x, None, "saliency").save_gif(tmp_path / "x.gif")
+    with pytest.raises(ValueError, match="max_rows"):
+        Explanation(x, x, None, "demo", frames=torch.rand(1, 2, 1, 4, 4)).save_gif(tmp_path / "x.gif", max_rows=0)

@@ -209,6 +209,13 @@ class Explanation:
 
         return plot_explanation(self, **kwargs)
 
+    def save_gif(self, path: str | Path, **kwargs: Any) -> Path:
+        """Write the frames (latent traversal, Latent Shift) as an animated GIF; see
+        `xai_gen.viz.save_gif` for the settings."""
+        from xai_gen.viz.animation import save_gif
+
+        return save_gif(self, path, **kwargs)
+
     def save(self, path: str | Path) -> Path:
         """Write to a `.safetensors` file (tensors) with JSON metadata; no pickle."""
         # Copies: fields may share memory (e.g. an extra that is a view of `success`), which

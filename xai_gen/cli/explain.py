@@ -5,7 +5,8 @@ counterfactuals and frames where the method has them, targets, per-sample metric
 `OUT/index.csv` (one row per image: shard, row, status, skip reason, target and metric
 values per method), `OUT/grid.png` (the first images: input, then one overlay per method,
 plus GVR's counterfactual and the traversal's frames) and `OUT/timing.md` (seconds per
-method). A killed job continues with `--resume`; `--engine ray` runs it on Ray. Of a bundled
+method); with `--gif`, `OUT/gifs/<method>.gif` animates the frames of each method that has
+them (latent traversal, Latent Shift) for the same first images. A killed job continues with `--resume`; `--engine ray` runs it on Ray. Of a bundled
 data set's models only those the methods and metrics need are loaded (with `--retrain`,
 trained); the grid names the classes where the data set names them.
 """
@@ -44,6 +45,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--figure-rows", type=int, default=GRID_ROWS,
         help=f"rows drawn in grid.png (default {GRID_ROWS}); every explanation is in the shards",
+    )
+    p.add_argument(
+        "--gif", action="store_true",
+        help="also write OUT/gifs/<method>.gif: the frames of the methods that have them "
+        "(latent_traversal, latent_shift), for the first --figure-rows images",
     )
     add_job_arguments(p)
     add_shared_arguments(p)
@@ -91,6 +97,12 @@ def run(args: argparse.Namespace, bundle_loader: BundleLoader | None = None) -> 
             images, explanations, max_rows=args.figure_rows, title=f"{args.data}: first {len(images)} images"
         )
         fig.savefig(out / "grid.png", dpi=110)
+    if args.gif:
+        animated = {m: e for m, e in explanations.items() if e.frames is not None}
+        for method, exp in animated.items():
+            print(f"wrote {exp.save_gif(out / 'gifs' / f'{method}.gif', max_rows=args.figure_rows)}")
+        if not animated:
+            print("--gif: none of the methods records frames (latent_traversal and latent_shift do)")
     (out / "timing.md").write_text(
         f"# Timing: {summary.explained} {args.data} images on {args.device}\n\n"
         + timing_table(summary.seconds, summary.explained)

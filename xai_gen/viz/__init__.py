@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from matplotlib.figure import Figure
 
+from xai_gen.viz.animation import save_gif
 from xai_gen.viz.colors import normalize_symmetric, sequential_cmap, signed_cmap
 from xai_gen.viz.grid import frame_strip, plot_grid
 from xai_gen.viz.overlay import overlay, show_image
@@ -24,6 +25,7 @@ __all__ = [
     "overlay",
     "plot_explanation",
     "plot_grid",
+    "save_gif",
     "sequential_cmap",
     "show_image",
     "signed_cmap",
