@@ -177,7 +177,7 @@ class _LatentSearch:
                 objective = objective + spec.gamma * (image - g0).pow(2).flatten(1).mean(1)
             if spec.consistency:
                 # Codes the encoder maps back to themselves decode to images like the training data.
-                objective = objective + spec.consistency * (lm.encode(image) - zc).pow(2).mean(1)
+                objective = objective + spec.consistency * (lm.encode_flat(image) - zc).pow(2).mean(1)
             finite = torch.isfinite(objective.detach())
             stopping = judged.done | ~finite | last
             if not last:

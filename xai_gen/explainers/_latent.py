@@ -107,7 +107,7 @@ class LatentExplainer(Explainer):
             return None
         lm = self.latent_model
         with torch.no_grad():
-            code = lm.encode(x[:1])
+            code = lm.encode_flat(x[:1])
 
         def one_pass(z: Tensor) -> Tensor:
             image = lm.decode(z)

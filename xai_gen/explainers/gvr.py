@@ -170,7 +170,7 @@ class GVR(LatentExplainer):
       counterfactual is valid only as that class).
     * `extras`: `"reconstructions"` `g(z0)`, `"final_probabilities"` the final softmax `(R, K)`
       (or final outputs `(R,)` for regression) of `h(z*)` (not the `probabilities` field, which
-      is a traversal curve), `"latents"` `z*` and `"latents_start"` `z0` `(R, latent_dim)`;
+      is a traversal curve), `"latents"` `z*` and `"latents_start"` `z0` `(R, *latent_shape)`;
       `(R,)` bool flags: `"satisfied_at_start"` (above), `"stalled"` (given up by
       `patience`), `"nonfinite"` (the optimisation produced NaN/inf, the sample was frozen at
       its last finite latent with `success=False`, and a warning);
@@ -276,12 +276,12 @@ class GVR(LatentExplainer):
             """What one search pass computes per row besides the decoded image."""
             judge = None if self.criterion_on == "image" else head  # as the search will
             out = (judge(z) if judge is not None else model(image)).reshape(z.shape[0], -1)
-            return torch.cat([out, lm.encode(image)], dim=1) if self.consistency else out
+            return torch.cat([out, lm.encode_flat(image)], dim=1) if self.consistency else out
 
         with preserved(lm), torch.no_grad():
             xin = x.to(dtype)
             per_pass = self.rows_per_pass(held, xin)
-            z_in = chunked(lm.encode, xin, per_pass)
+            z_in = chunked(lm.encode_flat, xin, per_pass)
             # model(x) is head(f(x)) when the model's encoder is GVR's own: skip the re-encode.
             own = head is not None and getattr(model, "latent_model", None) is lm
             out_x = head(z_in) if own else chunked(model, xin, per_pass)
@@ -340,8 +340,8 @@ class GVR(LatentExplainer):
             extras={
                 "reconstructions": g0.to(x.dtype),
                 "final_probabilities": res.record,
-                "latents": res.latents,
-                "latents_start": z0,
+                "latents": lm.shaped(res.latents),
+                "latents_start": lm.shaped(z0),
                 "satisfied_at_start": flags["satisfied_at_start"],
                 "stalled": flags["stalled"],
                 "nonfinite": flags["nonfinite"],

@@ -267,7 +267,7 @@ class LatentShift(LatentExplainer):
     * `extras`: `"stop_reason"` `(N,)` long, an index into `LatentShift.stop_reasons`;
       `"reconstruction_satisfies"` `(N,)` bool, the reconstruction was already below
       `floor` (never a success; zero map; warned about); `"lambdas"` `(N, T)`;
-      `"latents_start"` `z0` and `"latents"` `z0 + lambda * u` `(N, latent_dim)`;
+      `"latents_start"` `z0` and `"latents"` `z0 + lambda * u` `(N, *latent_shape)`;
       `"gradient_norm"` `|dz|` `(N,)`; `"monotonicity"` `(N,)` Spearman correlation of the
       probability with the frame index (+1: it rises steadily towards the reconstruction);
       `"decoded_probabilities"` `(N, T)` and `"decoded_success"` `(N,)`: the same for the model
@@ -350,7 +350,7 @@ class LatentShift(LatentExplainer):
             per_pass = self.rows_per_pass(classify, x.to(dtype))
             chunk = per_pass or n
             with torch.no_grad():
-                z0 = chunked(lm.encode, x.to(dtype), per_pass)
+                z0 = chunked(lm.encode_flat, x.to(dtype), per_pass)
             x0, score0, grad = [], [], []
             with torch.enable_grad():
                 for lo in range(0, n, chunk):
@@ -433,8 +433,8 @@ class LatentShift(LatentExplainer):
                 "stop_reason": reason,
                 "reconstruction_satisfies": recon_done,
                 "lambdas": lambdas,
-                "latents_start": z0,
-                "latents": z0 + found.lam[:, None] * u,
+                "latents_start": lm.shaped(z0),
+                "latents": lm.shaped(z0 + found.lam[:, None] * u),
                 "gradient_norm": norm,
                 "monotonicity": _monotonicity(probabilities),
                 "decoded_probabilities": decoded,

@@ -232,7 +232,7 @@ class LatentTraversal(LatentExplainer):
         z0, z_star = g.extras["latents_start"], g.extras["latents"]
         with preserved(lm), torch.no_grad():
             # From the counterfactual (n = 0) to the reconstruction (n = T); see module docstring.
-            frames = chunked(lm.decode, _line(z_star, z0, steps), rows).view(len(g), steps + 1, *x.shape[1:])
+            frames = chunked(lm.decode, _line(z_star.flatten(1), z0.flatten(1), steps), rows).view(len(g), steps + 1, *x.shape[1:])
             _hold_still(frames, (z_star == z0).flatten(1).all(1))
         return Explanation(
             attributions=frames[:, -1],

@@ -63,7 +63,7 @@ class LatentClassifier(nn.Module):
         self.meta = dict(meta or {})
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.latent_model.encode(x))
+        return self.head(self.latent_model.encode_flat(x))
 
     def forward_latent(self, z: Tensor) -> Tensor:
         """Head on codes: `z: (N, latent_dim)` -> `(N, K)` or `(N, 1)`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar
@@ -12,6 +13,7 @@ from torch import Tensor, nn
 
 from xai_gen._core.checks import check_images
 from xai_gen._core.state import preserved
+from xai_gen._core.validators import is_int
 from xai_gen._io import file_kind, load_module, save_module
 from xai_gen.latent import nets
 
@@ -21,14 +23,18 @@ class LatentModel(nn.Module):
     """Generator plus encoder with a shared latent space.
 
     Args:
-        generator: maps `(N, latent_dim)` to images `(N, C, H, W)`.
-        encoder: maps images `(N, C, H, W)` to `(N, latent_dim)`.
-        latent_dim: size of the latent code.
+        generator: maps codes `(N, *latent_shape)` to images `(N, C, H, W)`.
+        encoder: maps images `(N, C, H, W)` to codes `(N, *latent_shape)`.
+        latent_dim: size of a flat code `(N, latent_dim)`; give it or `latent_shape`.
         image_shape: `(C, H, W)` of the images the model accepts.
         value_range: `(low, high)` pixel range the generator produces (tanh: `(-1, 1)`).
         architecture: `{"generator": spec, "encoder": spec}` (see `xai_gen.latent.nets.spec`),
             needed to `save`/`load`.
         meta: recipe, config, data and metrics, stored with the weights.
+        latent_shape: shape of one code, e.g. `(C, h, w)` for an autoencoder whose code is a
+            feature map; `latent_dim` is then its size. The explainers search in the
+            flattened codes (`encode_flat`), `decode` takes either form, and they report
+            codes in this shape.
 
     Example:
         >>> import torch
@@ -46,16 +52,20 @@ class LatentModel(nn.Module):
         self,
         generator: nn.Module,
         encoder: nn.Module,
-        latent_dim: int,
-        image_shape: tuple[int, int, int],
+        latent_dim: int | None = None,
+        image_shape: tuple[int, int, int] | None = None,
         value_range: tuple[float, float] = (-1.0, 1.0),
         architecture: dict[str, Any] | None = None,
         meta: dict[str, Any] | None = None,
+        latent_shape: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         self.generator = generator
         self.encoder = encoder
-        self.latent_dim = int(latent_dim)
+        self.latent_shape = _latent_shape(latent_dim, latent_shape)
+        self.latent_dim = math.prod(self.latent_shape)
+        if image_shape is None:
+            raise ValueError("image_shape (C, H, W) is required")
         self.image_shape = tuple(int(s) for s in image_shape)
         self.value_range = (float(value_range[0]), float(value_range[1]))
         self.architecture = architecture
@@ -68,17 +78,23 @@ class LatentModel(nn.Module):
         encoder: dict[str, Any],
         value_range: tuple[float, float] = (-1.0, 1.0),
         meta: dict[str, Any] | None = None,
+        latent_shape: tuple[int, ...] | None = None,
     ) -> LatentModel:
-        """Build from two `nets.spec(...)` descriptions; the latent size and image shape come from the generator's."""
+        """Build from two `nets.spec(...)` descriptions; the latent size and image shape come
+        from the generator's (`latent_shape` for codes that are not flat)."""
         kw = generator["kwargs"]
+        gen = nets.build(generator)
+        # A generator of feature-map codes knows their shape; a flat one names its size.
+        latent_shape = latent_shape or getattr(gen, "latent_shape", None)
         return cls(
-            nets.build(generator),
+            gen,
             nets.build(encoder),
-            latent_dim=kw["latent_dim"],
+            latent_dim=None if latent_shape is not None else kw["latent_dim"],
             image_shape=tuple(kw["image_shape"]),
             value_range=value_range,
             architecture={"generator": generator, "encoder": encoder},
             meta=meta,
+            latent_shape=latent_shape,
         )
 
     # -- checks -------------------------------------------------------------------------
@@ -137,19 +153,47 @@ class LatentModel(nn.Module):
             )
 
     def check_latent(self, z: Tensor, name: str = "z") -> Tensor:
-        """Validate `z: (N, latent_dim)`."""
-        if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
-            shape = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-            raise ValueError(f"{name} must have shape (N, {self.latent_dim}), got {shape}")
-        return z
+        """Validate `z: (N, *latent_shape)` or flat `(N, latent_dim)`; returns it shaped."""
+        if isinstance(z, Tensor) and z.dim() >= 2:
+            if tuple(z.shape[1:]) == self.latent_shape:
+                return z
+            if z.dim() == 2 and z.shape[1] == self.latent_dim:
+                return z.reshape(len(z), *self.latent_shape)
+        shape = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+        want = ", ".join(str(s) for s in self.latent_shape)
+        flat = "" if len(self.latent_shape) == 1 else f" or (N, {self.latent_dim})"
+        raise ValueError(f"{name} must have shape (N, {want}){flat}, got {shape}")
 
     # -- maps ---------------------------------------------------------------------------
     def encode(self, x: Tensor) -> Tensor:
-        """`x: (N, C, H, W)` -> `z: (N, latent_dim)`."""
-        return self.encoder(x)
+        """`x: (N, C, H, W)` -> `z: (N, *latent_shape)`.
+
+        Raises:
+            ValueError: the encoder's codes do not have the declared `latent_shape`.
+        """
+        z = self.encoder(x)
+        if not isinstance(z, Tensor) or tuple(z.shape[1:]) != self.latent_shape:
+            got = tuple(z.shape[1:]) if isinstance(z, Tensor) else type(z).__name__
+            raise ValueError(
+                f"the encoder returned codes of shape {got} per image, but the latent model "
+                f"declares latent_shape {self.latent_shape}; pass the encoder's code shape as "
+                "latent_shape (or latent_dim for flat codes)"
+            )
+        return z
+
+    def encode_flat(self, x: Tensor) -> Tensor:
+        """`x: (N, C, H, W)` -> flat codes `(N, latent_dim)`, what the explainers search in."""
+        z = self.encode(x)
+        return z.reshape(len(z), self.latent_dim)
+
+    def shaped(self, z: Tensor) -> Tensor:
+        """Flat codes `(N, latent_dim)` -> `(N, *latent_shape)` (a view)."""
+        return z.reshape(len(z), *self.latent_shape)
 
     def decode(self, z: Tensor) -> Tensor:
-        """`z: (N, latent_dim)` -> images `(N, C, H, W)`."""
+        """`z: (N, *latent_shape)`, or flat `(N, latent_dim)` -> images `(N, C, H, W)`."""
+        if tuple(z.shape[1:]) != self.latent_shape and z.dim() == 2 and z.shape[1] == self.latent_dim:
+            z = self.shaped(z)
         return self.generator(z)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -181,18 +225,25 @@ class LatentModel(nn.Module):
         """What rebuilds this model from a file: architecture, latent size, image shape, value range."""
         if self.architecture is None:
             raise ValueError("this LatentModel has no architecture description; build it with from_specs to save it")
-        return {
+        out = {
             "architecture": self.architecture,
             "latent_dim": self.latent_dim,
             "image_shape": list(self.image_shape),
             "value_range": list(self.value_range),
         }
+        if len(self.latent_shape) > 1:
+            out["latent_shape"] = list(self.latent_shape)
+        return out
 
     @classmethod
     def from_file_spec(cls, spec: dict[str, Any], meta: dict[str, Any]) -> LatentModel:
         """An untrained model as described by `file_spec()`, carrying `meta`."""
         arch = spec["architecture"]
-        return cls.from_specs(arch["generator"], arch["encoder"], tuple(spec["value_range"]), meta)
+        shape = spec.get("latent_shape")  # flat codes' files have none
+        return cls.from_specs(
+            arch["generator"], arch["encoder"], tuple(spec["value_range"]), meta,
+            latent_shape=None if shape is None else tuple(shape),
+        )
 
     def save(self, path: str | Path) -> Path:
         """Write weights (safetensors) and JSON metadata (architecture, recipe, config, metrics)."""
@@ -202,6 +253,22 @@ class LatentModel(nn.Module):
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> LatentModel:
         """Read a file written by `save`; never unpickles. Returned in eval mode."""
         return load_module(path, cls.kind, map_location)
+
+
+def _latent_shape(latent_dim: int | None, latent_shape: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The shape of one code from `latent_dim` (flat) or `latent_shape`; they must agree."""
+    if latent_shape is None:
+        if latent_dim is None:
+            raise ValueError("give latent_dim (flat codes) or latent_shape (e.g. (C, h, w))")
+        if isinstance(latent_dim, bool) or int(latent_dim) != latent_dim or latent_dim < 1:
+            raise ValueError(f"latent_dim must be an int >= 1, got {latent_dim!r}")
+        return (int(latent_dim),)
+    shape = tuple(latent_shape)
+    if not shape or not all(is_int(s) and s >= 1 for s in shape):
+        raise ValueError(f"latent_shape must be a tuple of ints >= 1, got {latent_shape!r}")
+    if latent_dim is not None and latent_dim != math.prod(shape):
+        raise ValueError(f"latent_dim {latent_dim} is not the size of latent_shape {shape} ({math.prod(shape)})")
+    return tuple(int(s) for s in shape)
 
 
 def _refine(loss_fn: Any, z0: Tensor, steps: int, lr: float, module: nn.Module) -> Tensor:

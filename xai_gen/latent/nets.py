@@ -99,9 +99,71 @@ class DCGANEncoder(nn.Module):
         return self.net(x)
 
 
+class _SpatialCode(nn.Module):
+    """What the spatial-code encoder and decoder share: their spec and code shape."""
+
+    def __init__(self, name: str, image_shape: tuple[int, int, int], latent_channels: int, stages: int, width: int) -> None:
+        super().__init__()
+        self.spec = spec(name, image_shape=list(image_shape), latent_channels=latent_channels, stages=stages, width=width)
+        c, h, w = image_shape
+        if h % 2**stages or w % 2**stages:
+            raise ValueError(f"image_shape {tuple(image_shape)}: H and W must be divisible by 2**stages = {2**stages}")
+        #: `(latent_channels, H / 2**stages, W / 2**stages)`: one code is a feature map.
+        self.latent_shape = (latent_channels, h // 2**stages, w // 2**stages)
+
+
+class SpatialEncoder(_SpatialCode):
+    """image `(N, C, H, W)` -> a feature-map code `(N, latent_channels, H / 2**stages, W / 2**stages)`.
+
+    The layout of the autoencoders of latent diffusion and MONAI's `AutoencoderKL`: stride-2
+    convolutions down to a small map, no flattening.
+
+    Example:
+        >>> import torch
+        >>> SpatialEncoder((1, 16, 16), latent_channels=2, stages=2, width=4)(torch.zeros(3, 1, 16, 16)).shape
+        torch.Size([3, 2, 4, 4])
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], latent_channels: int = 4, stages: int = 2, width: int = 32) -> None:
+        super().__init__("spatial_encoder", image_shape, latent_channels, stages, width)
+        layers: list[nn.Module] = [nn.Conv2d(image_shape[0], width, 3, padding=1), nn.SELU()]
+        ch = width
+        for _ in range(stages):
+            layers += [nn.Conv2d(ch, ch * 2, 4, stride=2, padding=1), nn.SELU()]
+            ch *= 2
+        self.net = nn.Sequential(*layers, nn.Conv2d(ch, latent_channels, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class SpatialDecoder(_SpatialCode):
+    """A feature-map code `(N, latent_channels, h, w)` -> image `(N, C, h * 2**stages, w * 2**stages)` in [-1, 1].
+
+    Example:
+        >>> import torch
+        >>> SpatialDecoder((1, 16, 16), latent_channels=2, stages=2, width=4)(torch.zeros(3, 2, 4, 4)).shape
+        torch.Size([3, 1, 16, 16])
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], latent_channels: int = 4, stages: int = 2, width: int = 32) -> None:
+        super().__init__("spatial_decoder", image_shape, latent_channels, stages, width)
+        ch = width * 2**stages
+        layers: list[nn.Module] = [nn.Conv2d(latent_channels, ch, 3, padding=1), nn.SELU()]
+        for _ in range(stages):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, stride=2, padding=1), nn.SELU()]
+            ch //= 2
+        self.net = nn.Sequential(*layers, nn.Conv2d(ch, image_shape[0], 3, padding=1), nn.Tanh())
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "dcgan_generator": DCGANGenerator,
     "dcgan_encoder": DCGANEncoder,
+    "spatial_encoder": SpatialEncoder,
+    "spatial_decoder": SpatialDecoder,
 }
 
 
