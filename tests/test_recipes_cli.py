@@ -95,3 +95,19 @@ def test_overrides_reach_nested_configs_and_keep_types():
         apply_overrides(recipes.HeadConfig(), ["epochs"])
     with pytest.raises(ValueError, match="cannot read 'x' as int"):
         apply_overrides(recipes.HeadConfig(), ["epochs=x"])
+
+
+def test_autoencoder_kl_trains_monais_network_and_resumes_to_the_same_weights(tmp_path, capsys):
+    pytest.importorskip("monai")
+    tiny = ["--set", "channels=8,8", "--set", "latent_channels=2", "--set", "norm_num_groups=4",
+            "--set", "batch_size=16", "--set", "epochs=2", "--set", "adversarial_weight=0.1",
+            "--set", "adversarial_start=1", "--set", "discriminator_channels=4"]
+    run = ["train", "autoencoder_kl", *DATA, *tiny]
+    assert main([*run, "--out", str(tmp_path / "whole")]) == 0
+    whole = LatentModel.load(tmp_path / "whole" / "autoencoder_kl.safetensors")
+    assert whole.latent_shape == (2, 16, 16) and whole.meta["recipe"] == "autoencoder_kl"
+    assert "adversarial" in whole.meta["history"][-1] and "test_mse" in whole.meta["metrics"]
+    assert main([*run, "--out", str(tmp_path / "parts"), "--set", "stop_after=2"]) == 0
+    assert main([*run, "--out", str(tmp_path / "parts"), "--resume"]) == 0
+    parts = LatentModel.load(tmp_path / "parts" / "autoencoder_kl.safetensors")
+    assert same_weights(parts, whole)  # the data order and the code noise are the loop's

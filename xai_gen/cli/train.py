@@ -16,9 +16,10 @@ from xai_gen.data import ImageFolderDataset, ImageSplit, load_medmnist_npz, mnis
 from xai_gen.latent import LatentModel
 from xai_gen.models import SmallCNN, load_classifier
 
-RECIPES = ("autoencoder", "wgan_gp", "encoder", "conditional_gan", "classifier", "head")
+RECIPES = ("autoencoder", "autoencoder_kl", "wgan_gp", "encoder", "conditional_gan", "classifier", "head")
 CONFIGS = {
     "autoencoder": recipes.AutoencoderConfig,
+    "autoencoder_kl": recipes.AutoencoderKLConfig,
     "wgan_gp": recipes.WGANGPConfig,
     "encoder": recipes.EncoderConfig,
     "conditional_gan": recipes.ConditionalGANConfig,
@@ -126,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
     labels_test = None
     if args.recipe == "autoencoder":
         model = recipes.train_autoencoder(x, cfg, test=xt, **kw)
+    elif args.recipe == "autoencoder_kl":
+        model = recipes.train_autoencoder_kl(x, cfg, test=xt, **kw)
     elif args.recipe == "wgan_gp":
         model = recipes.train_wgan_gp(x, cfg, **kw)
     elif args.recipe == "encoder":

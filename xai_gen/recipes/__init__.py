@@ -8,6 +8,7 @@ built with these recipes are in `xai_gen.bundles`; this package imports nothing 
 
 from xai_gen.recipes._loop import TrainConfig
 from xai_gen.recipes.autoencoder import AutoencoderConfig, train_autoencoder
+from xai_gen.recipes.autoencoder_kl import AutoencoderKLConfig, train_autoencoder_kl
 from xai_gen.recipes.classifier import ClassifierConfig, accuracy, train_classifier
 from xai_gen.recipes.conditional_autoencoder import (
     ConditionalAutoencoderConfig,
@@ -28,6 +29,7 @@ from xai_gen.recipes.wgan_gp import WGANGPConfig, load_generator, save_generator
 
 __all__ = [
     "AutoencoderConfig",
+    "AutoencoderKLConfig",
     "ClassifierConfig",
     "ConditionalAutoencoderConfig",
     "ConditionalGANConfig",
@@ -46,6 +48,7 @@ __all__ = [
     "quality_report",
     "save_generator",
     "train_autoencoder",
+    "train_autoencoder_kl",
     "train_classifier",
     "train_conditional_autoencoder",
     "train_conditional_gan",
