@@ -10,7 +10,14 @@ from recipe_utils import tiny_generator
 from safetensors.torch import save_file
 
 from xai_gen._io import FILE_KINDS, META_KEY, load_tensors
-from xai_gen.latent import ConditionalLatentModel, LatentClassifier, LatentModel, make_head, nets
+from xai_gen.latent import (
+    ConditionalLatentModel,
+    LatentClassifier,
+    LatentModel,
+    MonaiLatentModel,
+    make_head,
+    nets,
+)
 from xai_gen.models import SmallCNN, load_classifier, save_classifier
 from xai_gen.recipes import load_generator, save_generator
 
@@ -39,6 +46,7 @@ def test_every_saved_kind_has_its_class():
         "latent_model": LatentModel,
         "conditional_latent_model": ConditionalLatentModel,
         "latent_classifier": LatentClassifier,
+        "monai_latent_model": MonaiLatentModel,
     }
 
 

@@ -169,10 +169,14 @@ class LatentModel(nn.Module):
         """`x: (N, C, H, W)` -> `z: (N, *latent_shape)`.
 
         Raises:
-            ValueError: the encoder's codes do not have the declared `latent_shape`.
+            ValueError: the encoder's codes do not have the declared `latent_shape` (for a
+                flat `latent_dim`: not `latent_dim` numbers per image).
         """
         z = self.encoder(x)
-        if not isinstance(z, Tensor) or tuple(z.shape[1:]) != self.latent_shape:
+        # A flat declaration checks the size only: encoders that return (N, D, 1, 1) or any
+        # other layout of D numbers have always worked with latent_dim=D.
+        flat_ok = len(self.latent_shape) == 1 and isinstance(z, Tensor) and z[0].numel() == self.latent_dim
+        if not flat_ok and (not isinstance(z, Tensor) or tuple(z.shape[1:]) != self.latent_shape):
             got = tuple(z.shape[1:]) if isinstance(z, Tensor) else type(z).__name__
             raise ValueError(
                 f"the encoder returned codes of shape {got} per image, but the latent model "
