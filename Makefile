@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 $(BIN)/xai-gen: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev,docs,quantus,ray,monai]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,docs,quantus,ray,monai,dicom]"
 	touch $@
 
 .PHONY: install demo test bench docs docs-figures serve bundles

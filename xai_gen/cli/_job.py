@@ -39,7 +39,8 @@ def add_job_arguments(p: argparse.ArgumentParser) -> None:
         default="mnist",
         type=data_argument,
         help="mnist, synthetic-cxr (bundled test splits), medmnist:FILE.npz[:split] "
-        "(default split test) or folder:DIR (PNG/JPEG files); default mnist",
+        "(default split test) or folder:DIR (PNG/JPEG files, or grey DICOM .dcm with the [dicom] "
+        "extra); default mnist",
     )
     p.add_argument("--labels", type=Path, help="labels CSV of folder: data (image, label columns)")
     p.add_argument(

@@ -1,5 +1,6 @@
-"""Data: bundled MNIST, IDX files, MedMNIST npz, image folders, synthetic chest X-rays."""
+"""Data: bundled MNIST, IDX files, MedMNIST npz, image folders, DICOM files, synthetic chest X-rays."""
 
+from xai_gen.data.dicom import read_dicom
 from xai_gen.data.folder import ImageFolderDataset
 from xai_gen.data.idx import load_idx, read_idx
 from xai_gen.data.medmnist import load_medmnist_npz
@@ -15,6 +16,7 @@ __all__ = [
     "load_idx",
     "load_medmnist_npz",
     "ImageFolderDataset",
+    "read_dicom",
     "synthetic_cxr",
     "SyntheticCXR",
 ]

@@ -1,4 +1,4 @@
-"""A folder of PNG/JPEG images with optional labels or continuous targets from a CSV."""
+"""A folder of PNG/JPEG/DICOM images with optional labels or continuous targets from a CSV."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from xai_gen.data.dicom import DICOM_SUFFIXES, dicom_channels, is_dicom, read_dicom, require_pydicom
 from xai_gen.data.mnist import ImageSplit
 
-#: File suffixes picked up when a folder is listed (a CSV may name any file Pillow decodes).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: File suffixes picked up when a folder is listed (a CSV may name any file Pillow decodes,
+#: or a `.dcm` file).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", *DICOM_SUFFIXES)
 # CSV headers tried, in order, when `image_column` is not given.
 _IMAGE_HEADERS = ("image", "file", "filename", "path", "image_path")
 # Pillow modes holding one grey channel; every other mode is read as RGB.
@@ -30,8 +32,20 @@ def _native_channels(mode: str) -> int:
     return 1 if mode in _GREY_MODES else 3
 
 
+def require_readers(paths: Sequence[str | Path]) -> None:
+    """Raise ImportError (naming the extra to install) if `paths` holds DICOM and pydicom is missing."""
+    if any(is_dicom(p) for p in paths):
+        require_pydicom()
+
+
 def _decode(path: Path, channels: int) -> np.ndarray:
-    """Pixels of `path` as `(H, W, channels)` float32 in [0, 1]; 16-bit greys keep their depth."""
+    """Pixels of `path` as `(H, W, channels)` float32 in [0, 1]; 16-bit greys keep their depth.
+
+    A `.dcm` file is read by `xai_gen.data.dicom.read_dicom` (grey only, at its full depth).
+    """
+    if is_dicom(path):
+        pixels = read_dicom(path)[..., None]
+        return np.repeat(pixels, 3, axis=-1) if channels == 3 else pixels
     try:
         with Image.open(path) as img:
             mode = img.mode
@@ -184,7 +198,7 @@ def read_labels_csv(
 
 
 class ImageFolderDataset(Dataset):
-    """PNG/JPEG images under `root`, letterboxed to `size` x `size`, with labels or targets.
+    """PNG/JPEG/DICOM images under `root`, letterboxed to `size` x `size`, with labels or targets.
 
     Preprocessing follows the GVR paper (Sec. 2): each image is scaled to `size` x `size`
     keeping its aspect ratio by letterboxing (padding with the image's background, the
@@ -202,6 +216,10 @@ class ImageFolderDataset(Dataset):
     * otherwise sub-folders: `root/<class>/*.png` gives int64 indices into the sorted
       folder names `classes`, like torchvision's `ImageFolder`;
     * otherwise (a flat folder, unlabelled) every target is -1.
+
+    DICOM files (`.dcm`, single-frame grey) are read through pydicom, the `[dicom]` extra:
+    modality LUT, then VOI LUT or window (else the file's own value range), MONOCHROME1
+    inverted, at full depth (see `xai_gen.data.dicom.read_dicom`).
 
     Args:
         root: folder of images (searched recursively when there is no CSV).
@@ -224,8 +242,10 @@ class ImageFolderDataset(Dataset):
 
     Raises:
         FileNotFoundError: `root` or `labels_csv` missing, or a CSV row naming a missing file.
+        ImportError: `.dcm` files and no pydicom (`pip install "xai-gen[dicom]"`).
         ValueError: no images, an image that cannot be decoded (named), mixed channel counts
-            with `channels=None`, unknown columns, empty target cells, or bad arguments.
+            with `channels=None`, unknown columns, empty target cells, or bad arguments; a
+            multi-frame or colour DICOM (named) when `channels=None`.
 
     Example:
         >>> import tempfile, pathlib, numpy as np
@@ -268,6 +288,7 @@ class ImageFolderDataset(Dataset):
             self.paths, self.targets = self._from_folder()
         else:
             self.paths, self.targets = self._from_csv(Path(labels_csv), target_column, image_column)
+        require_readers(self.paths)
         self.channels = channels or self._common_channels()
 
     def _from_folder(self) -> tuple[list[Path], Tensor]:
@@ -309,6 +330,9 @@ class ImageFolderDataset(Dataset):
         """The channel count shared by all files (read from headers only)."""
         seen: dict[int, Path] = {}
         for path in self.paths:
+            if is_dicom(path):
+                seen.setdefault(dicom_channels(path), path)
+                continue
             try:
                 with Image.open(path) as img:
                     seen.setdefault(_native_channels(img.mode), path)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from xai_gen.data.folder import IMAGE_SUFFIXES, _decode, letterbox, read_labels_csv
+from xai_gen.data.folder import IMAGE_SUFFIXES, _decode, letterbox, read_labels_csv, require_readers
 from xai_gen.data.medmnist import load_medmnist_npz
 from xai_gen.metrics.registry import GROUND_TRUTH
 
@@ -137,13 +137,15 @@ def medmnist_source(path: str | Path, split: str = "test") -> TensorSource:
 
 @dataclass
 class FolderSource:
-    """PNG/JPEG files under `root`, read one at a time and letterboxed to `size` x `size`.
+    """PNG/JPEG/DICOM files under `root`, read one at a time and letterboxed to `size` x `size`.
 
     Without `labels_csv` the items are the image files under `root` (recursively, sorted)
     and have no label. With it, the items are the CSV's rows in order (label from
     `target_column`) followed by the image files no row names; such a file is skipped
     ("no row in the labels CSV"), and so is a row naming a file that does not exist and any
-    file that cannot be decoded. Pixels are scaled to [-1, 1] as `ImageFolderDataset` does.
+    file that cannot be decoded (a broken, multi-frame or colour DICOM among them). Pixels
+    are scaled to [-1, 1] as `ImageFolderDataset` does; `.dcm` files are read as it reads
+    them, through pydicom (the `[dicom]` extra, checked when the source is made).
 
     Args:
         root: the folder.
@@ -199,6 +201,7 @@ class FolderSource:
             self._listed = len(names)
         if not self._names:
             raise ValueError(f"no {'/'.join(IMAGE_SUFFIXES)} images found under {self.root}")
+        require_readers(self._names)
 
     def __len__(self) -> int:
         return len(self._names)
