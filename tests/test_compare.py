@@ -127,6 +127,7 @@ def test_same_seed_same_result_and_names_resolve_through_the_registry():
     a = compare(["saliency", "saliency"], tiny_model(), fake_data(), **kwargs)
     b = compare(cheap_explainers()[:1], tiny_model(), fake_data(), **kwargs)
     assert a.methods == ["saliency", "saliency#2"]
+    # Exact: each method runs on the same images in the same batches, whatever the other methods.
     np.testing.assert_array_equal(
         a.values["saliency"]["sparseness"], b.values["saliency"]["sparseness"]
     )

@@ -43,7 +43,7 @@ def test_the_package_is_importable_both_ways_and_callable_as_the_function():
     kwargs = {"metrics": ["sparseness"], "n": 3, "progress": False}
     via_package = xg.compare(["saliency"], tiny_model(), (images(), None), **kwargs)
     via_function = compare(["saliency"], tiny_model(), (images(), None), **kwargs)
-    np.testing.assert_array_equal(
+    np.testing.assert_array_equal(  # exact: the same function on the same batches
         via_package.values["saliency"]["sparseness"], via_function.values["saliency"]["sparseness"]
     )
 

@@ -117,6 +117,7 @@ def check_contract(name: str, regression: bool) -> None:
     assert before[2] == after[2], f"{name} changed requires_grad"
     assert all(g is None for g in after[3]), f"{name} left gradients on the model"
     again = explainer.attribute(model, x)
+    # Exact: the same call on the same batch in the same process runs the same float operations.
     torch.testing.assert_close(again.attributions, first.attributions, rtol=0, atol=0)
 
 

@@ -64,7 +64,7 @@ def test_targets_follow_captum_semantics():
     with torch.no_grad():
         predicted = net.eval()(x).argmax(1)
     net.train()
-    assert torch.equal(e.attribute(net, x).targets, predicted)
+    assert torch.equal(e.attribute(net, x).targets, predicted)  # the same eval-mode pass on the same batch
     assert e.attribute(net, x, target=2).targets.tolist() == [2, 2, 2]
     assert e.attribute(net, x, target=[0, 1, 4]).targets.tolist() == [0, 1, 4]
     assert e.attribute(net, x, target=torch.tensor([4, 3, 2])).targets.tolist() == [4, 3, 2]

@@ -125,6 +125,8 @@ def test_weighted_ridge_is_sklearn_ridge():
         ridge = Ridge(alpha=1.0).fit(features[i, :, :used], scores[i], sample_weight=weights[i])
         np.testing.assert_allclose(beta[i, :used].numpy(), ridge.coef_, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(float(intercept[i]), ridge.intercept_, rtol=1e-10)
+    # Exact: the padding column is exactly zero after centring, so its row and column of the
+    # system are zero but for alpha on the diagonal, and the solve gives 0 / alpha.
     assert float(beta[2, 4]) == 0.0
 
 

@@ -103,7 +103,9 @@ def test_a_newer_format_is_refused_clearly(tmp_path):
 
 def test_small_cnn_gives_the_same_values_and_gradients_with_and_without_a_gradient():
     # SmallCNN pools gradient-free passes in channels-last memory (a faster CPU kernel); a
-    # user must get bit-identical logits either way, and unchanged input gradients.
+    # user must get bit-identical logits either way, and unchanged input gradients. Exact by
+    # construction: max-pooling selects values, and the hook hands every other layer the same
+    # NCHW tensor of the same shape as before.
     torch.manual_seed(0)
     model = SmallCNN(image_size=28).eval()
     x = torch.randn(6, 1, 28, 28)

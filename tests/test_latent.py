@@ -53,7 +53,7 @@ def test_invert_beats_the_encoder_alone():
         refined = mse(z)
     assert (refined <= start).all() and refined.mean() < 0.5 * start.mean()
     assert all(not p.requires_grad or p.grad is None for p in lm.parameters())
-    assert torch.equal(lm.invert(x, steps=0), lm.encode(x).detach())
+    assert torch.equal(lm.invert(x, steps=0), lm.encode(x).detach())  # exact: the same encode of the same batch
 
 
 def test_save_load_bit_exact(tmp_path):
@@ -106,6 +106,6 @@ def test_latent_classifier(tmp_path, kind):
     x = torch.rand(2, *SHAPE)
     torch.testing.assert_close(clf(x), clf.forward_latent(lm.encode(x)))
     back = LatentClassifier.load(clf.save(tmp_path / "c.safetensors"))
-    torch.testing.assert_close(back(x), clf(x), rtol=0, atol=0)
+    torch.testing.assert_close(back(x), clf(x), rtol=0, atol=0)  # exact: bit-equal weights, same input and batch
     with pytest.raises(ValueError, match="head kind"):
         make_head("conv", 6, 3)

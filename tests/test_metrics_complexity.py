@@ -49,7 +49,7 @@ def test_one_hot_is_the_extreme_of_both() -> None:
 def test_magnitudes_are_summed_over_channels() -> None:
     a = torch.zeros(1, 2, 4, 4)
     a[0, 0, 0, 0], a[0, 1, 0, 0] = 1.0, -1.0  # cancels when signed, one pixel when |a|
-    assert _score(complexity, a, per_pixel=True).item() == 0.0
+    assert _score(complexity, a, per_pixel=True).item() == 0.0  # exact: p = 2 / 2 = 1, entr(1) = 0
     assert _score(sparseness, a, per_pixel=True).item() == pytest.approx((N_PIXELS - 1) / N_PIXELS)
 
 
