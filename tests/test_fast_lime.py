@@ -168,3 +168,24 @@ def test_ridge_in_groups_equals_one_solve(monkeypatch):
     whole = engine.segment_weights(model, x, targets, segments, 50, None, 64, 0, 0.25)
     monkeypatch.setattr(engine, "RIDGE_GROUP_BYTES", 1)  # one image per solve
     torch.testing.assert_close(engine.segment_weights(model, x, targets, segments, 50, None, 64, 0, 0.25), whole)
+
+
+def test_more_superpixels_than_samples_solves_the_same_ridge_in_its_dual_form():
+    from xai_gen.explainers._lime_batched import RIDGE_ALPHA, weighted_ridge
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 10, 40, generator=g).round()  # 10 samples, 40 superpixels
+    y, w = torch.rand(3, 10, generator=g), torch.rand(3, 10, generator=g)
+    beta, intercept = weighted_ridge(x, y, w)
+    # The primal normal equations, written out: the same minimiser, other rounding.
+    xd, yd, wd = x.double(), y.double(), w.double()
+    total = wd.sum(1, keepdim=True)
+    mean_x, mean_y = (wd[..., None] * xd).sum(1, keepdim=True) / total[..., None], (wd * yd).sum(1, keepdim=True) / total
+    centred = xd - mean_x
+    gram = (wd[..., None] * centred).transpose(1, 2) @ centred + RIDGE_ALPHA * torch.eye(40, dtype=torch.float64)
+    primal = torch.linalg.solve(gram, (wd[..., None] * centred).transpose(1, 2) @ (yd - mean_y)[..., None])[..., 0]
+    torch.testing.assert_close(beta, primal, atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(intercept, mean_y[:, 0] - (mean_x[:, 0] * primal).sum(1), atol=1e-12, rtol=1e-10)
+    ridge = Ridge(alpha=RIDGE_ALPHA).fit(xd[0].numpy(), yd[0].numpy(), sample_weight=wd[0].numpy())
+    np.testing.assert_allclose(beta[0].numpy(), ridge.coef_, atol=1e-10)  # as LIME's own fit
+    np.testing.assert_allclose(float(intercept[0]), ridge.intercept_, atol=1e-10)

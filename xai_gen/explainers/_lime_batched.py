@@ -266,17 +266,28 @@ def weighted_ridge(
     feature_mean = (weights[..., None] * features).sum(dim=1, keepdim=True) / total[..., None]
     score_mean = (weights * scores).sum(dim=1, keepdim=True) / total
     centred = features - feature_mean
-    weighted = weights[..., None] * centred
-    gram = weighted.transpose(1, 2) @ centred
-    gram = gram + alpha * torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
-    rhs = weighted.transpose(1, 2) @ (scores - score_mean)[..., None]
+    k, s = centred.shape[1:]
     # One thread for the batched solve: torch parallelises the LU factorisations over the batch
     # and MKL each factorisation again inside, and that nesting spins for minutes on a busy
-    # 2-core machine; the systems are small (superpixels x superpixels).
+    # 2-core machine.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        beta = torch.linalg.solve(gram, rhs)[..., 0]
+        if s > k:
+            # More superpixels than samples (large images): the dual (kernel) form solves a
+            # K x K system instead of an S x S one, as scikit-learn's Ridge does then;
+            # beta = A^T (A A^T + alpha I)^-1 b with A = W^1/2 Xc, b = W^1/2 yc.
+            root = weights.sqrt()
+            a = root[..., None] * centred
+            kernel = a @ a.transpose(1, 2) + alpha * torch.eye(k, dtype=a.dtype, device=a.device)
+            dual = torch.linalg.solve(kernel, (root * (scores - score_mean))[..., None])
+            beta = (a.transpose(1, 2) @ dual)[..., 0]
+        else:
+            weighted = weights[..., None] * centred
+            gram = weighted.transpose(1, 2) @ centred
+            gram = gram + alpha * torch.eye(s, dtype=gram.dtype, device=gram.device)
+            rhs = weighted.transpose(1, 2) @ (scores - score_mean)[..., None]
+            beta = torch.linalg.solve(gram, rhs)[..., 0]
     finally:
         torch.set_num_threads(threads)
     intercept = score_mean[:, 0] - (feature_mean[:, 0] * beta).sum(dim=1)
