@@ -36,3 +36,21 @@ def test_every_explainer_runs_at_large_sizes(size, channels):
     for explainer in explainers(lm, size):
         exp = explainer.attribute(model, x)
         assert exp.attributions.shape == x.shape and torch.isfinite(exp.attributions).all(), exp.method
+
+
+@pytest.mark.parametrize("size", [128, 224])
+def test_the_recipes_train_at_large_rgb_sizes(size):
+    pytest.importorskip("monai")
+    from xai_gen import recipes
+
+    x = torch.rand(8, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    lm = recipes.train_autoencoder(x, recipes.AutoencoderConfig(latent_dim=8, width=4, epochs=1, batch_size=8), progress=False)
+    assert lm.reconstruct(x[:1]).shape == (1, 3, size, size)
+    kl = recipes.train_autoencoder_kl(
+        x, recipes.AutoencoderKLConfig(channels=(8, 8, 8), latent_channels=2, norm_num_groups=4, epochs=1, batch_size=4),
+        progress=False,
+    )
+    assert kl.latent_shape == (2, size // 4, size // 4) and kl.reconstruct(x[:1]).shape == (1, 3, size, size)
+    clf = recipes.train_classifier(x, torch.arange(8) % 2, recipes.ClassifierConfig(epochs=1, width=4, hidden=8, batch_size=8),
+                                   progress=False)
+    assert clf(x[:1]).shape == (1, 2)
