@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from monai.networks import nets  # the monai extra, which make installs
 
 import xai_gen as xg
 from xai_gen.latent import LatentModel, MonaiLatentModel, from_monai
-
-nets = pytest.importorskip("monai.networks.nets")
 
 KL = dict(spatial_dims=2, in_channels=1, out_channels=1, channels=(8, 8), num_res_blocks=1,
           attention_levels=(False, False), latent_channels=2, norm_num_groups=4,

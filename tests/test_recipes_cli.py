@@ -98,7 +98,6 @@ def test_overrides_reach_nested_configs_and_keep_types():
 
 
 def test_autoencoder_kl_trains_monais_network_and_resumes_to_the_same_weights(tmp_path, capsys):
-    pytest.importorskip("monai")
     tiny = ["--set", "channels=8,8", "--set", "latent_channels=2", "--set", "norm_num_groups=4",
             "--set", "batch_size=16", "--set", "epochs=2", "--set", "adversarial_weight=0.1",
             "--set", "adversarial_start=1", "--set", "discriminator_channels=4"]

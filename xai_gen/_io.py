@@ -193,8 +193,12 @@ def save_module(module: SavedModule, path: str | Path) -> Path:
 
 
 def load_module(path: str | Path, kind: str, map_location: str | torch.device = "cpu") -> Any:
-    """Rebuild the module a file of `kind` holds, load its weights strictly; eval mode, on `map_location`."""
-    tensors, header = load_tensors(path, kind=kind)
-    module = FILE_KINDS[kind].from_file_spec(header.spec, header.meta)
+    """Rebuild the module a file of `kind` (or of a subclass's kind) holds, load its weights
+    strictly; eval mode, on `map_location`."""
+    tensors, header = load_tensors(path)
+    cls = FILE_KINDS.get(header.kind)
+    if not (isinstance(cls, type) and issubclass(cls, FILE_KINDS[kind])):
+        raise ValueError(f"{path} holds a {header.kind!r}, expected a {kind!r}")
+    module = cls.from_file_spec(header.spec, header.meta)
     load_state(module, tensors, path)
     return module.to(map_location).eval()

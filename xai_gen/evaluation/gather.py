@@ -21,7 +21,7 @@ __all__ = ["Gathered", "merge_counts"]
 
 
 def merge_counts(into: dict[str, dict[str, int]], counts: Mapping[str, Mapping[str, int]]) -> None:
-    """Add `metric -> text -> count` tables into `into` (in place)."""
+    """Add `key -> text -> count` tables (a method's notices, a metric's warnings) into `into`, in place."""
     for metric, texts in counts.items():
         table = into.setdefault(metric, {})
         for text, count in texts.items():
@@ -86,8 +86,7 @@ class Gathered:
         self.seconds[method] += seconds
         self.metric_seconds[method] += metric_seconds
         self.peak[method] = max(self.peak[method], peak)
-        for text, count in notices.items():
-            self.notices.setdefault(method, {})[text] = self.notices.get(method, {}).get(text, 0) + count
+        merge_counts(self.notices, {method: notices})
         merge_counts(self.warnings.setdefault(method, {}), warnings)
         for key, err in errors.items():
             self.errors.setdefault(key, err)

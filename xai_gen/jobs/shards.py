@@ -26,6 +26,7 @@ from safetensors.torch import load_file
 from torch import Tensor
 
 from xai_gen._io import META_KEY
+from xai_gen.evaluation.gather import merge_counts
 from xai_gen.explainer import Explanation
 from xai_gen.jobs.work import SHARD_KIND, tensor_digest
 
@@ -215,10 +216,7 @@ def write_index(
                 stats["peak_memory"][method] = max(stats["peak_memory"].get(method, 0.0), peak)
             for key, message in meta["errors"].items():
                 stats["errors"].setdefault(key, message)
-            for method, texts in meta.get("notices", {}).items():
-                seen = stats["notices"].setdefault(method, {})
-                for text, count in texts.items():
-                    seen[text] = seen.get(text, 0) + count
+            merge_counts(stats["notices"], meta.get("notices", {}))
             for position, item_id, label, reason in meta["rows"]:
                 row = row_of.get(position, -1)
                 cells = [position, item_id, "" if label is None else label, shard, row]

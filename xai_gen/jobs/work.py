@@ -21,7 +21,7 @@ from xai_gen._core.validators import check_int
 from xai_gen._io import META_KEY
 from xai_gen._version import __version__
 from xai_gen.compare.explainers import make_explainers
-from xai_gen.evaluation.gather import merge_counts
+from xai_gen.evaluation.gather import Gathered
 from xai_gen.evaluation.loop import Batch, BatchResult, explain_batch, features_of
 from xai_gen.evaluation.plan import BATCH_SIZE, EXPENSIVE_N, SHARD_SIZE, Plan
 from xai_gen.explainer import Explainer, Explanation
@@ -49,22 +49,14 @@ def tensor_digest(tensors: dict[str, Tensor], rows: list[list[Any]]) -> str:
 def _costs(parts: dict[str, list[BatchResult]]) -> dict[str, Any]:
     """Per method, what the shard's batches cost and said: seconds, memory, notices (text ->
     batches that raised it), metric warnings (metric -> text -> count) and metric errors."""
-    out: dict[str, Any] = {"seconds": {}, "metric_seconds": {}, "peak_memory": {}, "notices": {}, "warnings": {}}
-    errors: dict[str, str] = {}
+    got = Gathered(list(parts))
     for name, results in parts.items():
-        out["seconds"][name] = sum(r.seconds for r in results)
-        out["metric_seconds"][name] = sum(r.metric_seconds for r in results)
-        out["peak_memory"][name] = max((r.peak_memory for r in results), default=0.0)
-        notices: dict[str, int] = {}
-        warnings: dict[str, dict[str, int]] = {}
         for r in results:
-            for text in r.notices:
-                notices[text] = notices.get(text, 0) + 1
-            merge_counts(warnings, r.warnings)
-            for key, err in r.errors.items():
-                errors.setdefault(key, err)
-        out["notices"][name], out["warnings"][name] = notices, warnings
-    return {**out, "errors": errors}
+            got.add_costs(name, r.seconds, r.metric_seconds, r.peak_memory, dict.fromkeys(r.notices, 1), r.warnings, r.errors)
+    return {
+        "seconds": got.seconds, "metric_seconds": got.metric_seconds, "peak_memory": got.peak,
+        "notices": got.notices, "warnings": got.warnings, "errors": got.errors,
+    }
 
 
 def _load(source: Source, index: int) -> Item:

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from xai_gen._core.checks import check_images
 from xai_gen._core.state import preserved
 from xai_gen._core.validators import is_int
-from xai_gen._io import FILE_KINDS, file_kind, load_module, load_tensors, save_module
+from xai_gen._io import file_kind, load_module, save_module
 from xai_gen.latent import nets
 
 
@@ -257,11 +257,7 @@ class LatentModel(nn.Module):
     def load(cls, path: str | Path, map_location: str | torch.device = "cpu") -> LatentModel:
         """Read a file written by `save` (of this class or a subclass, e.g. a MONAI latent
         model); never unpickles. Returned in eval mode."""
-        kind = load_tensors(path)[1].kind
-        subclass = FILE_KINDS.get(kind)
-        if isinstance(subclass, type) and issubclass(subclass, cls):
-            return load_module(path, kind, map_location)
-        return load_module(path, cls.kind, map_location)  # its error names both kinds
+        return load_module(path, cls.kind, map_location)
 
 
 def _latent_shape(latent_dim: int | None, latent_shape: tuple[int, ...] | None) -> tuple[int, ...]:

@@ -97,7 +97,6 @@ class MonaiLatentModel(LatentModel):
             "config": self.config,
             "image_shape": list(self.image_shape),
             "value_range": list(self.value_range),
-            "latent_shape": list(self.latent_shape),
         }
 
     @classmethod
